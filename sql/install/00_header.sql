@@ -1,0 +1,1 @@
+\echo Use "CREATE EXTENSION pymigrate" to load this file. \quit
