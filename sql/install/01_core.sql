@@ -1,5 +1,9 @@
--- Core: the library version and the error-boundary self test.
--- The schema `pymigrate` itself is created by CREATE EXTENSION (control file).
+-- Core: the schema, the library version and the error-boundary self test.
+
+-- Created here rather than named in the control file, so that it is a member
+-- of the extension and DROP EXTENSION removes it (as pg_cron does).
+CREATE SCHEMA pymigrate;
+COMMENT ON SCHEMA pymigrate IS 'pymigrate: sync, validation and routing catalog and functions';
 
 CREATE FUNCTION pymigrate.version()
 RETURNS text

@@ -142,9 +142,9 @@ main(int argc, char **argv)
     bool no_preload = false;
     auto *run = app.add_subcommand("run", "Start clusters, run a command with PM_<NAME>_{DSN,HOST,PORT,DIR,DATA,LOG} "
                                           "set, then stop and remove the clusters (also on Ctrl-C)");
-    run->add_option("-c,--cluster", specs, "NAME or NAME:key=value,... (repeatable)")->required();
+    run->add_option("-c,--cluster", specs, "NAME or NAME:key=value,... (repeatable)")->required()->allow_extra_args(false);
     run->add_flag("--no-preload", no_preload, "do not put pymigrate in shared_preload_libraries");
-    run->add_option("command", command, "the command to run, after --")->required();
+
     run->footer("Example: pm-cluster run -c monolith -c service:max_connections=50 -- ./demo.sh");
 
     std::string dir;
@@ -159,10 +159,25 @@ main(int argc, char **argv)
     auto *status = app.add_subcommand("status", "Print `running PID` or `stopped` for the cluster in DIR");
     status->add_option("dir", dir)->required();
 
-    CLI11_PARSE(app, argc, argv);
+    // Everything after the first `--` is the command, passed on untouched
+    // (CLI11 would otherwise read its options, such as bash's -c).
+    int cli_argc = argc;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--") {
+            cli_argc = i;
+            command.assign(argv + i + 1, argv + argc);
+            break;
+        }
+    }
+    CLI11_PARSE(app, cli_argc, argv);
     try {
-        if (*run)
+        if (*run) {
+            if (command.empty()) {
+                std::cerr << "pm-cluster run: no command given (pm-cluster run -c NAME -- COMMAND...)" << std::endl;
+                return 2;
+            }
             return run_with_clusters(specs, !no_preload, command);
+        }
         Cluster c = Cluster::adopt(dir);
         if (*stop)
             c.stop(immediate ? StopMode::Immediate : StopMode::Fast);
