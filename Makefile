@@ -53,7 +53,7 @@ client: deps
 	@cmake --build $(BUILD)/cmake -j$(JOBS)
 
 extension: deps
-	@$(MAKE) --no-print-directory -C extension PG_CONFIG=$(PG_CONFIG) WERROR=$(WERROR) -j$(JOBS)
+	@$(MAKE) -s --no-print-directory -C extension PG_CONFIG=$(PG_CONFIG) WERROR=$(WERROR) -j$(JOBS)
 
 install: build
 	$(MAKE) --no-print-directory -C extension PG_CONFIG=$(PG_CONFIG) WERROR=$(WERROR) install

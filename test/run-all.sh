@@ -11,6 +11,10 @@ stages=("$@")
 ((${#stages[@]})) || stages=(unit integration regress e2e)
 jobs=$(nproc)
 
+# Ctrl-C stops the whole run (each stage cleans up its own servers), rather
+# than going on to the next stage.
+trap 'echo "pymigrate tests INTERRUPTED"; exit 130' INT TERM
+
 declare -A result
 start_all=$SECONDS
 
