@@ -20,3 +20,13 @@ RETURNS text
 LANGUAGE c VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'pymigrate_boundary_selftest';
 REVOKE ALL ON FUNCTION pymigrate._boundary_selftest(text) FROM PUBLIC;
+
+-- What another server offers pymigrate (version, extension, wal_level,
+-- track_commit_timestamp, ...), asked over libpq from this one.
+CREATE FUNCTION pymigrate.peer_info(dsn text)
+RETURNS jsonb
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'pymigrate_peer_info';
+REVOKE ALL ON FUNCTION pymigrate.peer_info(text) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.peer_info(text) IS
+  'Connects to dsn and reports its server version, pymigrate extension version, preload, wal_level and track_commit_timestamp';
