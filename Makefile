@@ -33,7 +33,8 @@ DEB_PACKAGES := \
 	libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev \
 	graphviz python3-fastapi python3-uvicorn python3-httpx python3-psycopg \
 	python3-psycopg-pool python3-pytest \
-	postgresql-15-pglogical postgresql-comparator pgbouncer
+	postgresql-15-pglogical postgresql-comparator pgbouncer \
+	clang libclang-rt-14-dev libsqlite3-dev sqlite3 nodejs
 
 export PYMIGRATE_VERSION
 
