@@ -2,6 +2,8 @@
 // from inside this one. Sync and validation check a peer with it before
 // they start, so that a missing extension or a wrong wal_level is reported
 // up front, by name, instead of as a failure halfway through.
+#include "peer_info.hpp"
+
 #include "pg/guard.hpp"
 #include "pg/remote.hpp"
 
@@ -9,10 +11,9 @@ extern "C" {
 #include "utils/jsonb.h"
 }
 
-PYMIGRATE_FUNCTION(pymigrate_peer_info)
+std::string
+pymigrate::pg::peer_info_json(RemoteConnection &peer)
 {
-    std::string dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    pymigrate::pg::RemoteConnection peer(dsn, "peer");
     pymigrate::pq::Result r = peer.exec(
         "SELECT pg_catalog.jsonb_build_object("
         " 'server_version', pg_catalog.current_setting('server_version'),"
@@ -24,7 +25,14 @@ PYMIGRATE_FUNCTION(pymigrate_peer_info)
         " 'track_commit_timestamp', pg_catalog.current_setting('track_commit_timestamp') = 'on',"
         " 'is_superuser', (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
         " 'in_recovery', pg_catalog.pg_is_in_recovery())::text");
-    std::string json(r.value(0, 0));
+    return std::string(r.value(0, 0));
+}
+
+PYMIGRATE_FUNCTION(pymigrate_peer_info)
+{
+    std::string dsn = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    pymigrate::pg::RemoteConnection peer(dsn, "peer");
+    std::string json = pymigrate::pg::peer_info_json(peer);
     return pymigrate::pg::pg_call(
         [&json] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
