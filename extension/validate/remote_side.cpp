@@ -354,6 +354,32 @@ RemoteSide::sync_lag_seconds()
     return std::stod(std::string(lag.value(0, 0)));
 }
 
+std::string
+RemoteSide::canonical_name(const std::string &table)
+{
+    return std::string(conn_
+                           .exec("SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) "
+                                 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                                 "WHERE c.oid = $1::regclass",
+                                 {table})
+                           .value(0, 0));
+}
+
+void
+RemoteSide::column_flags(const std::string &table, std::vector<std::string> &generated,
+                         std::vector<std::string> &identity_always)
+{
+    pq::Result r = conn_.exec("SELECT attname, attgenerated <> '', attidentity = 'a' FROM pg_catalog.pg_attribute "
+                              "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                              {table});
+    for (int i = 0; i < r.rows(); ++i) {
+        if (r.value(i, 1) == "t")
+            generated.emplace_back(r.value(i, 0));
+        if (r.value(i, 2) == "t")
+            identity_always.emplace_back(r.value(i, 0));
+    }
+}
+
 void
 RemoteSide::apply(const std::vector<std::string> &statements)
 {

@@ -69,6 +69,12 @@ class RemoteSide {
     // that view (the sync component's) and a subscription; otherwise nullopt.
     std::optional<double> sync_lag_seconds();
 
+    // The table's name as the remote server quotes it, and its columns that an
+    // INSERT must not or cannot set: generated ones, and identity ALWAYS ones.
+    std::string canonical_name(const std::string &table);
+    void column_flags(const std::string &table, std::vector<std::string> &generated,
+                      std::vector<std::string> &identity_always);
+
     // Statements in one transaction (reconcile); rolled back if one fails.
     void apply(const std::vector<std::string> &statements);
 

@@ -226,3 +226,19 @@ AS 'MODULE_PATHNAME', 'pymigrate_recheck';
 REVOKE ALL ON FUNCTION pymigrate.recheck(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION pymigrate.recheck(bigint) IS
   'Re-checks the pending discrepancies of a run (validate(..., wait => false)) now; returns how many are confirmed';
+
+-- ---------------------------------------------------------------------------
+-- Repair
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION pymigrate.reconcile(run bigint, direction text, dry_run boolean DEFAULT true,
+                                    max_changes integer DEFAULT 1000)
+RETURNS TABLE (table_name text, key jsonb, action text, statement text)
+LANGUAGE c VOLATILE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
+AS 'MODULE_PATHNAME', 'pymigrate_reconcile';
+REVOKE ALL ON FUNCTION pymigrate.reconcile(bigint, text, boolean, integer) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.reconcile(bigint, text, boolean, integer) IS
+  'INSERT/UPDATE/DELETE statements that make the target equal the source (direction local_to_remote or '
+  'remote_to_local) for the confirmed discrepancies of a run, from the rows as they are now; applied in one '
+  'transaction on the target only with dry_run => false; refused (54000) above max_changes (NULL: no limit)';
