@@ -48,6 +48,8 @@ hash_text(const std::optional<uint64_t> &h)
     return std::to_string(static_cast<int64_t>(*h));
 }
 
+} // namespace
+
 std::vector<std::string>
 parse_text_array(const std::string &literal)
 {
@@ -72,6 +74,8 @@ parse_text_array(const std::string &literal)
     }
     return out;
 }
+
+namespace {
 
 std::optional<DiffStatus>
 parse_status(const std::string &s)
@@ -198,7 +202,7 @@ load_run(int64_t run_id, const std::vector<DiffStatus> &statuses)
     std::string id = std::to_string(run_id);
     auto runs = spi.query("SELECT r.started_at::text, p.dsn, r.remote, r.options::text FROM pymigrate.validation_run r"
                           " LEFT JOIN pymigrate.validation_peer p ON p.run_id = r.id WHERE r.id = $1",
-                          {{INT8OID, id}}, true);
+                          {{INT8OID, id}});
     if (runs.empty())
         throw Error(ERRCODE_NO_DATA_FOUND, "validation run " + id + " does not exist");
     RunRecord run;
@@ -213,7 +217,7 @@ load_run(int64_t run_id, const std::vector<DiffStatus> &statuses)
     auto tables = spi.query("SELECT table_name, remote_table, key_columns::text, columns::text, "
                             "remote_key_columns::text, remote_columns::text, method FROM pymigrate.validation_table "
                             "WHERE run_id = $1 ORDER BY table_name",
-                            {{INT8OID, id}}, true);
+                            {{INT8OID, id}});
     std::vector<std::optional<std::string>> wanted;
     for (DiffStatus s : statuses)
         wanted.push_back(status_name(s));
@@ -228,7 +232,7 @@ load_run(int64_t run_id, const std::vector<DiffStatus> &statuses)
         t.merged = *row[6] == "merge";
         auto diffs = spi.query("SELECT id, key::text, kind, status, local_hash, remote_hash FROM pymigrate.discrepancy "
                                "WHERE run_id = $1 AND table_name = $2 AND status = ANY ($3::text[]) ORDER BY id",
-                               {{INT8OID, id}, {TEXTOID, t.table_name}, {TEXTARRAYOID, array_literal(wanted)}}, true);
+                               {{INT8OID, id}, {TEXTOID, t.table_name}, {TEXTARRAYOID, array_literal(wanted)}});
         for (const auto &d : diffs) {
             RecordedDifference r;
             r.id = std::stoll(*d[0]);

@@ -45,6 +45,9 @@ struct RunRecord {
     std::vector<TableRecord> tables;
 };
 
+// A text[] as PostgreSQL prints it ({a,"b c"}), without NULL elements.
+std::vector<std::string> parse_text_array(const std::string &literal);
+
 // clock_timestamp() as text, for started_at.
 std::string now_text();
 

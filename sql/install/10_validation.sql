@@ -242,3 +242,117 @@ COMMENT ON FUNCTION pymigrate.reconcile(bigint, text, boolean, integer) IS
   'INSERT/UPDATE/DELETE statements that make the target equal the source (direction local_to_remote or '
   'remote_to_local) for the confirmed discrepancies of a run, from the rows as they are now; applied in one '
   'transaction on the target only with dry_run => false; refused (54000) above max_changes (NULL: no limit)';
+
+-- ---------------------------------------------------------------------------
+-- Continuous validation
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION pymigrate._redact_dsn(dsn text)
+RETURNS text
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'pymigrate_redact_dsn';
+
+CREATE TABLE pymigrate.validation_schedule (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tables          text[],                -- NULL: every table both sides have
+    remote_dsn      text NOT NULL,         -- as given (may hold a password; see validation_schedules)
+    every           interval NOT NULL CHECK (every >= interval '1 second'),
+    alert_threshold numeric NOT NULL CHECK (alert_threshold BETWEEN 0 AND 100),
+    mapping         jsonb NOT NULL DEFAULT '{}',
+    options         jsonb NOT NULL DEFAULT '{}',
+    enabled         boolean NOT NULL DEFAULT true,
+    next_run_at     timestamptz NOT NULL DEFAULT now(),
+    last_run_id     bigint,
+    last_run_at     timestamptz,
+    last_error      text,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE pymigrate.alert (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    raised_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    schedule_id     bigint,
+    run_id          bigint,
+    table_name      text,
+    consistency_pct numeric,
+    threshold       numeric,
+    message         text NOT NULL
+);
+COMMENT ON TABLE pymigrate.alert IS
+  'Raised by scheduled validations: a table below its consistency threshold, or a run that failed. Each alert is '
+  'also sent as NOTIFY pymigrate_alert (JSON payload) and logged as a WARNING';
+
+CREATE FUNCTION pymigrate.schedule_validation(tables text[], remote_dsn text, every interval,
+                                              alert_threshold numeric DEFAULT 100, mapping jsonb DEFAULT '{}',
+                                              options jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    unknown text;
+    new_id bigint;
+BEGIN
+    IF remote_dsn IS NULL OR every IS NULL OR alert_threshold IS NULL THEN
+        RAISE EXCEPTION 'remote_dsn, every and alert_threshold must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF every < interval '1 second' THEN
+        RAISE EXCEPTION 'every must be at least 1 second, not %', every USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF alert_threshold < 0 OR alert_threshold > 100 THEN
+        RAISE EXCEPTION 'alert_threshold is a consistency percentage between 0 and 100, not %', alert_threshold
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(coalesce(options, '{}')) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(coalesce(options, '{}')) k
+     WHERE k NOT IN ('with_rows', 'recheck', 'recheck_delay', 'buckets', 'merge_ratio', 'parallel');
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown option(s) for a scheduled validation: %', unknown USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The options are with_rows, recheck, recheck_delay (seconds), buckets, merge_ratio and parallel.';
+    END IF;
+    INSERT INTO pymigrate.validation_schedule (tables, remote_dsn, every, alert_threshold, mapping, options)
+    VALUES (tables, remote_dsn, every, alert_threshold, coalesce(mapping, '{}'), coalesce(options, '{}'))
+    RETURNING id INTO new_id;
+    PERFORM pymigrate._wake_scheduler();
+    RETURN new_id;
+END
+$$;
+REVOKE ALL ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb) IS
+  'Validates tables against remote_dsn every interval in a background worker (shared_preload_libraries); a table '
+  'below alert_threshold percent consistency raises an alert; returns the schedule id';
+
+CREATE FUNCTION pymigrate.unschedule_validation(schedule bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM pymigrate.validation_schedule s WHERE s.id = schedule RETURNING 1)
+    SELECT count(*) > 0 FROM gone
+$$;
+REVOKE ALL ON FUNCTION pymigrate.unschedule_validation(bigint) FROM PUBLIC;
+
+CREATE VIEW pymigrate.validation_schedules AS
+SELECT s.id, s.tables, pymigrate._redact_dsn(s.remote_dsn) AS remote, s.every, s.alert_threshold, s.enabled,
+       s.next_run_at, s.last_run_id, s.last_run_at, r.status AS last_status, s.last_error
+  FROM pymigrate.validation_schedule s
+  LEFT JOIN pymigrate.validation_run r ON r.id = s.last_run_id;
+COMMENT ON VIEW pymigrate.validation_schedules IS 'Scheduled validations, connection strings masked';
+
+-- One run of a schedule, now: what the background worker calls when the
+-- schedule is due; callable directly. A failed run is recorded (status
+-- failed) and alerted rather than raised, so a schedule keeps its history.
+CREATE FUNCTION pymigrate.run_scheduled_validation(schedule bigint)
+RETURNS bigint
+LANGUAGE c VOLATILE
+SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
+AS 'MODULE_PATHNAME', 'pymigrate_run_scheduled_validation';
+REVOKE ALL ON FUNCTION pymigrate.run_scheduled_validation(bigint) FROM PUBLIC;
+
+-- Wakes the background worker at commit (a no-op without it).
+CREATE FUNCTION pymigrate._wake_scheduler()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'pymigrate_wake_scheduler';
