@@ -123,8 +123,14 @@ run_validation(const ValidationRequest &req)
     auto specs = resolve_tables(req.tables, req.mapping_json,
                                 [&remote](const std::string &name) { return remote.table_exists(name); });
     std::vector<TablePlan> plans;
-    for (const auto &spec : specs)
+    for (const auto &spec : specs) {
         plans.push_back(plan_local(spec));
+        if (req.tables && !remote.table_exists(spec.remote_name))
+            throw Error(ERRCODE_UNDEFINED_TABLE,
+                        "table " + spec.remote_name + " does not exist on the " + remote.description(), {},
+                        "If it has another name there, map it: mapping => '{\"" + plans.back().name +
+                            "\": {\"table\": \"schema.name\"}}'.");
+    }
 
     CompareOptions options;
     options.buckets = req.buckets;

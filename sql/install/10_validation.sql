@@ -161,7 +161,8 @@ CREATE FUNCTION pymigrate.consistency_report(run bigint DEFAULT NULL)
 RETURNS TABLE (table_name text, remote_table text, rows_compared bigint, consistency_pct numeric, missing bigint,
                extra bigint, changed bigint, pending bigint, resolved bigint, status text, method text,
                duration interval)
-LANGUAGE plpgsql STABLE
+-- VOLATILE, so that consistency_report(validate(...)) sees the run just made.
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
