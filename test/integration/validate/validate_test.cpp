@@ -95,7 +95,8 @@ TEST_F(ValidateFailures, RemoteGoneMidRunIsAnErrorAndNothingIsRecorded)
 TEST_F(ValidateFailures, RemoteWithoutTheExtensionIsAClearError)
 {
     auto svc = service().connect();
-    svc.exec("SET client_min_messages = warning; DROP DATABASE IF EXISTS bare");
+    svc.exec("SET client_min_messages = warning");
+    svc.exec("DROP DATABASE IF EXISTS bare");
     svc.exec("CREATE DATABASE bare");
     service().connect("bare").exec("CREATE TABLE items (id int PRIMARY KEY, v text)");
     try {
