@@ -78,9 +78,10 @@ measure() { # size case tool command...
 profile() { # size case: perf of the monolith's backends during one validate()
     [[ "${BENCH_VALIDATE_PERF:-0}" == 1 ]] && command -v perf >/dev/null || return 0
     local data="$work/perf-$1-$2.data"
-    perf record -q -g -o "$data" -a -- "${mono[@]}" -c "SELECT pymigrate.validate(ARRAY['order_items'], $svc_dsn_literal, recheck => false)" >/dev/null 2>&1 || return 0
+    perf record -q -o "$data" -a -- "${mono[@]}" -c "SELECT pymigrate.validate(ARRAY['order_items'], $svc_dsn_literal, recheck => false)" >/dev/null 2>&1 || return 0
     echo "--- perf, $1 rows, $2: top symbols of both servers' backends (all CPUs)"
-    perf report -q -i "$data" --no-children --sort symbol --comm postgres 2>/dev/null | grep -v '^$' | head -15 || true
+    perf report -q -i "$data" --sort symbol --comm postgres 2>/dev/null | grep -v '^$' | head -12 |
+        sed 's/ \{2,\}/  /g' || true
 }
 
 for size in "${sizes[@]}"; do
