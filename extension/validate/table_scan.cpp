@@ -276,7 +276,7 @@ uint32_t
 default_buckets(double rows)
 {
     uint32_t b = 1;
-    while (b < (1u << 17) && b * 32.0 < rows)
+    while (b < (1u << 15) && b * 32.0 < rows)
         b <<= 1;
     return b;
 }
