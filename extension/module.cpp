@@ -1,5 +1,6 @@
 // Library entry: module magic, _PG_init, and the core SQL functions.
 #include "pg/guard.hpp"
+#include "worker/worker.hpp"
 
 #include <string>
 
@@ -13,8 +14,9 @@ void
 _PG_init(void)
 {
     pymigrate::pg::boundary("_PG_init", [] {
-        // Features that need shared memory or background workers register
-        // here; they require shared_preload_libraries, checked by each.
+        // The worker framework first: features register their manager
+        // tasks with it (worker/worker.hpp).
+        pymigrate::worker::init();
     });
 }
 
