@@ -285,7 +285,7 @@ COMMENT ON TABLE pymigrate.alert IS
 
 CREATE FUNCTION pymigrate.schedule_validation(tables text[], remote_dsn text, every interval,
                                               alert_threshold numeric DEFAULT 100, mapping jsonb DEFAULT '{}',
-                                              options jsonb DEFAULT '{}')
+                                              options jsonb DEFAULT '{}', enabled boolean DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -313,17 +313,19 @@ BEGIN
         RAISE EXCEPTION 'unknown option(s) for a scheduled validation: %', unknown USING ERRCODE = 'invalid_parameter_value',
             HINT = 'The options are with_rows, recheck, recheck_delay (seconds), buckets, merge_ratio and parallel.';
     END IF;
-    INSERT INTO pymigrate.validation_schedule (tables, remote_dsn, every, alert_threshold, mapping, options)
-    VALUES (tables, remote_dsn, every, alert_threshold, coalesce(mapping, '{}'), coalesce(options, '{}'))
+    INSERT INTO pymigrate.validation_schedule (tables, remote_dsn, every, alert_threshold, mapping, options, enabled)
+    VALUES (tables, remote_dsn, every, alert_threshold, coalesce(mapping, '{}'), coalesce(options, '{}'),
+            coalesce(enabled, true))
     RETURNING id INTO new_id;
     PERFORM pymigrate._wake_scheduler();
     RETURN new_id;
 END
 $$;
-REVOKE ALL ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb) IS
+REVOKE ALL ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.schedule_validation(text[], text, interval, numeric, jsonb, jsonb, boolean) IS
   'Validates tables against remote_dsn every interval in a background worker (shared_preload_libraries); a table '
-  'below alert_threshold percent consistency raises an alert; returns the schedule id';
+  'below alert_threshold percent consistency raises an alert; returns the schedule id. enabled => false: only '
+  'run_scheduled_validation() runs it';
 
 CREATE FUNCTION pymigrate.unschedule_validation(schedule bigint)
 RETURNS boolean

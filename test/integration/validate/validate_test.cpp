@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "test/harness/wait.hpp"
 #include "test/integration/validate/validate_fixture.hpp"
 
 using namespace pymigrate::testing;
@@ -133,8 +134,9 @@ TEST_F(ValidateFailures, ABelowThresholdRunIsNotifiedAsJson)
     auto listener = monolith().connect();
     listener.exec("LISTEN pymigrate_alert");
     auto mono = monolith().connect();
+    // Disabled: the background worker leaves it to the explicit run.
     auto schedule = mono.scalar("SELECT pymigrate.schedule_validation(ARRAY['items'], $1, '1 hour', 99.9, "
-                                "options => '{\"recheck\": false}')",
+                                "options => '{\"recheck\": false}', enabled => false)",
                                 {service().dsn()});
     auto run = mono.scalar("SELECT pymigrate.run_scheduled_validation($1)", {*schedule});
     PGnotify *n = nullptr;
@@ -151,5 +153,40 @@ TEST_F(ValidateFailures, ABelowThresholdRunIsNotifiedAsJson)
     EXPECT_EQ(payload["table"], "public.items");
     EXPECT_DOUBLE_EQ(payload["consistency_pct"].get<double>(), 99.5);
     EXPECT_NE(payload["message"].get<std::string>().find("below the alert threshold"), std::string::npos);
+    mono.exec("SELECT pymigrate.unschedule_validation($1)", {*schedule});
+}
+
+TEST_F(ValidateFailures, TheBackgroundWorkerRunsSchedulesAndAlerts)
+{
+    service().connect().exec("DELETE FROM items WHERE id <= 200");
+    auto listener = monolith().connect();
+    listener.exec("LISTEN pymigrate_alert");
+    auto mono = monolith().connect();
+    // Due at once, then hourly: only the wake-up at commit can make the
+    // manager run it within the test's time (it otherwise sleeps up to 60 s).
+    auto schedule = mono.scalar("SELECT pymigrate.schedule_validation(ARRAY['items'], $1, '1 hour', 99.9, "
+                                "options => '{\"recheck\": false}')",
+                                {service().dsn()});
+    const std::string ran = "SELECT count(*) FROM pymigrate.validation_run WHERE schedule_id = " + *schedule;
+    EXPECT_EQ(wait_for_value(mono, ran, "1", std::chrono::seconds(20)), "1") << "the manager did not run the schedule";
+    EXPECT_EQ(mono.scalar("SELECT count(*) FROM pymigrate.alert WHERE schedule_id = $1 AND table_name = 'public.items'",
+                          {*schedule}),
+              "1");
+    EXPECT_EQ(mono.scalar("SELECT next_run_at > now() + interval '50 minutes' FROM pymigrate.validation_schedule "
+                          "WHERE id = $1",
+                          {*schedule}),
+              "t");
+    PGnotify *n = nullptr;
+    eventually([&] {
+        PQconsumeInput(listener.get());
+        n = PQnotifies(listener.get());
+        return n != nullptr;
+    });
+    ASSERT_NE(n, nullptr) << "no NOTIFY pymigrate_alert from the background run";
+    EXPECT_EQ(nlohmann::json::parse(n->extra)["schedule_id"].get<int64_t>(), std::stoll(*schedule));
+    PQfreemem(n);
+    // The server log has the WARNING.
+    std::string log = monolith().log_tail(200);
+    EXPECT_NE(log.find("below the alert threshold of 99.9%"), std::string::npos) << log;
     mono.exec("SELECT pymigrate.unschedule_validation($1)", {*schedule});
 }

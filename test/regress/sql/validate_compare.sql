@@ -160,8 +160,10 @@ SELECT options ->> 'recheck_delay_from' AS delay_from, options ->> 'recheck_dela
 SELECT key, kind, status FROM pymigrate.discrepancy WHERE run_id = :run;
 
 -- Continuous mode: one scheduled run, below the threshold: an alert.
+-- Created disabled, so that this server's background worker leaves it to
+-- the explicit runs below.
 SELECT pymigrate.schedule_validation(ARRAY['t_same'], :'peer_dsn', '1 hour', 99.9,
-                                     options => '{"recheck": false}') AS schedule \gset
+                                     options => '{"recheck": false}', enabled => false) AS schedule \gset
 SELECT id, tables, every, alert_threshold, enabled FROM pymigrate.validation_schedules;
 SELECT pymigrate.run_scheduled_validation(:schedule) AS run \gset
 SELECT table_name, consistency_pct, threshold, message ~ 'below the alert threshold' AS says_why
@@ -169,8 +171,8 @@ SELECT table_name, consistency_pct, threshold, message ~ 'below the alert thresh
 SELECT last_run_id = :run AS ran, next_run_at > now() AS next_later, last_status
   FROM pymigrate.validation_schedules WHERE id = :schedule;
 -- A run that fails is recorded as failed and alerted, not raised.
-SELECT pymigrate.schedule_validation(ARRAY['t_same'], 'host=127.0.0.1 port=1 connect_timeout=5', '1 hour', 99)
-       AS failing \gset
+SELECT pymigrate.schedule_validation(ARRAY['t_same'], 'host=127.0.0.1 port=1 connect_timeout=5', '1 hour', 99,
+                                     enabled => false) AS failing \gset
 SELECT pymigrate.run_scheduled_validation(:failing) AS run \gset
 SELECT status, error ~ 'could not connect' AS says_why FROM pymigrate.validation_run WHERE id = :run;
 SELECT count(*) AS alerts FROM pymigrate.alert WHERE run_id = :run;
