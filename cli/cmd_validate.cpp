@@ -60,22 +60,6 @@ read_mapping(const std::string &arg)
     }
 }
 
-std::string
-text_array(const std::vector<std::string> &items)
-{
-    std::string out = "{";
-    for (size_t i = 0; i < items.size(); ++i) {
-        out += i ? ",\"" : "\"";
-        for (char c : items[i]) {
-            if (c == '"' || c == '\\')
-                out += '\\';
-            out += c;
-        }
-        out += '"';
-    }
-    return out + "}";
-}
-
 // Server NOTICEs (re-check announcements) go to stderr with -v only.
 void
 notice_processor(void *arg, const char *message)
@@ -279,7 +263,7 @@ run(const ValidateOptions &o, const GlobalOptions &global)
     if (global.verbose)
         std::cerr << "validating " << redact_dsn(global.monolith) << " against " << redact_dsn(global.service)
                   << std::endl;
-    std::vector<pq::Param> params = {o.tables.empty() ? std::nullopt : std::optional(text_array(o.tables)),
+    std::vector<pq::Param> params = {o.tables.empty() ? std::nullopt : std::optional(pq::array_literal(o.tables)),
                                      global.service,
                                      o.mapping,
                                      o.with_rows ? "true" : "false",

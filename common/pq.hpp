@@ -84,5 +84,9 @@ class Connection {
 // in hot paths: those use parameters).
 std::string quote_ident(std::string_view ident);
 std::string quote_literal(std::string_view value);
+// A one-dimensional array's text form, {"a","b",NULL}, for a parameter
+// whose type is an array of a string-like type.
+std::string array_literal(const std::vector<std::optional<std::string>> &items);
+std::string array_literal(const std::vector<std::string> &items);
 
 } // namespace pymigrate::pq

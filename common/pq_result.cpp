@@ -91,4 +91,32 @@ quote_literal(std::string_view value)
     return out + "'";
 }
 
+std::string
+array_literal(const std::vector<std::optional<std::string>> &items)
+{
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i)
+            out += ',';
+        if (!items[i]) {
+            out += "NULL";
+            continue;
+        }
+        out += '"';
+        for (char c : *items[i]) {
+            if (c == '"' || c == '\\')
+                out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
+std::string
+array_literal(const std::vector<std::string> &items)
+{
+    return array_literal(std::vector<std::optional<std::string>>(items.begin(), items.end()));
+}
+
 } // namespace pymigrate::pq

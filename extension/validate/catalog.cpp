@@ -18,28 +18,6 @@ namespace {
 
 constexpr size_t kInsertBatch = 5000;
 
-std::string
-array_literal(const std::vector<std::optional<std::string>> &items)
-{
-    std::string out = "{";
-    for (size_t i = 0; i < items.size(); ++i) {
-        if (i)
-            out += ',';
-        if (!items[i]) {
-            out += "NULL";
-            continue;
-        }
-        out += '"';
-        for (char c : *items[i]) {
-            if (c == '"' || c == '\\')
-                out += '\\';
-            out += c;
-        }
-        out += '"';
-    }
-    return out + "}";
-}
-
 std::optional<std::string>
 hash_text(const std::optional<uint64_t> &h)
 {
@@ -47,6 +25,32 @@ hash_text(const std::optional<uint64_t> &h)
         return std::nullopt;
     return std::to_string(static_cast<int64_t>(*h));
 }
+
+// A batch of differences as parallel text arrays, for unnest() in one statement.
+struct DifferenceArrays {
+    std::vector<std::optional<std::string>> ids, keys, kinds, statuses, local_hashes, remote_hashes, local_images,
+        remote_images;
+
+    void add(const RecordedDifference &r)
+    {
+        ids.push_back(std::to_string(r.id));
+        keys.push_back(r.diff.key_json);
+        kinds.push_back(kind_name(r.diff.kind));
+        statuses.push_back(status_name(r.status));
+        local_hashes.push_back(hash_text(r.diff.local_hash));
+        remote_hashes.push_back(hash_text(r.diff.remote_hash));
+        local_images.push_back(r.diff.local_image);
+        remote_images.push_back(r.diff.remote_image);
+    }
+
+    // kind, status, hashes and images as text[] parameters, after `leading`.
+    std::vector<SpiParam> params(std::vector<SpiParam> leading) const
+    {
+        for (const auto *a : {&kinds, &statuses, &local_hashes, &remote_hashes, &local_images, &remote_images})
+            leading.push_back({TEXTARRAYOID, pq::array_literal(*a)});
+        return leading;
+    }
+};
 
 } // namespace
 
@@ -147,10 +151,10 @@ record_run(const RunRecord &run)
                     {{INT8OID, run_id},
                      {TEXTOID, t.table_name},
                      {TEXTOID, t.remote.name},
-                     {TEXTARRAYOID, text_array_literal(t.key_columns)},
-                     {TEXTARRAYOID, text_array_literal(t.columns)},
-                     {TEXTARRAYOID, text_array_literal(t.remote.key)},
-                     {TEXTARRAYOID, text_array_literal(t.remote.columns)},
+                     {TEXTARRAYOID, pq::array_literal(t.key_columns)},
+                     {TEXTARRAYOID, pq::array_literal(t.columns)},
+                     {TEXTARRAYOID, pq::array_literal(t.remote.key)},
+                     {TEXTARRAYOID, pq::array_literal(t.remote.columns)},
                      {TEXTOID, t.merged ? "merge" : "digest"},
                      {INT4OID, std::to_string(t.buckets)},
                      {INT4OID, std::to_string(t.differing_buckets)},
@@ -159,17 +163,9 @@ record_run(const RunRecord &run)
                      {INT8OID, std::to_string(t.rows_compared)},
                      {INTERVALOID, std::string(seconds)}});
         for (size_t from = 0; from < t.differences.size(); from += kInsertBatch) {
-            std::vector<std::optional<std::string>> keys, kinds, statuses, lh, rh, li, ri;
-            for (size_t i = from; i < std::min(t.differences.size(), from + kInsertBatch); ++i) {
-                const auto &r = t.differences[i];
-                keys.push_back(r.diff.key_json);
-                kinds.push_back(kind_name(r.diff.kind));
-                statuses.push_back(status_name(r.status));
-                lh.push_back(hash_text(r.diff.local_hash));
-                rh.push_back(hash_text(r.diff.remote_hash));
-                li.push_back(r.diff.local_image);
-                ri.push_back(r.diff.remote_image);
-            }
+            DifferenceArrays a;
+            for (size_t i = from; i < std::min(t.differences.size(), from + kInsertBatch); ++i)
+                a.add(t.differences[i]);
             spi.execute("INSERT INTO pymigrate.discrepancy (run_id, table_name, key, kind, status, local_hash, "
                         "remote_hash, local_row, remote_row, detected_at, recheck_after, rechecked_at) "
                         "SELECT $1, $2, u.k::jsonb, u.kind, u.status, u.lh::bigint, u.rh::bigint, u.li::jsonb, "
@@ -177,18 +173,12 @@ record_run(const RunRecord &run)
                         "CASE WHEN u.status <> 'pending' AND $5 THEN pg_catalog.clock_timestamp() END "
                         "FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
                         "$12::text[]) WITH ORDINALITY AS u(k, kind, status, lh, rh, li, ri, n) ORDER BY u.n",
-                        {{INT8OID, run_id},
-                         {TEXTOID, t.table_name},
-                         {TIMESTAMPTZOID, run.started_at},
-                         {TIMESTAMPTZOID, recheck_after},
-                         {BOOLOID, run.rechecked ? "t" : "f"},
-                         {TEXTARRAYOID, array_literal(keys)},
-                         {TEXTARRAYOID, array_literal(kinds)},
-                         {TEXTARRAYOID, array_literal(statuses)},
-                         {TEXTARRAYOID, array_literal(lh)},
-                         {TEXTARRAYOID, array_literal(rh)},
-                         {TEXTARRAYOID, array_literal(li)},
-                         {TEXTARRAYOID, array_literal(ri)}});
+                        a.params({{INT8OID, run_id},
+                                  {TEXTOID, t.table_name},
+                                  {TIMESTAMPTZOID, run.started_at},
+                                  {TIMESTAMPTZOID, recheck_after},
+                                  {BOOLOID, run.rechecked ? "t" : "f"},
+                                  {TEXTARRAYOID, pq::array_literal(a.keys)}}));
         }
     }
     spi.execute(kRunStatusSql, {{INT8OID, run_id}});
@@ -232,7 +222,7 @@ load_run(int64_t run_id, const std::vector<DiffStatus> &statuses)
         t.merged = *row[6] == "merge";
         auto diffs = spi.query("SELECT id, key::text, kind, status, local_hash, remote_hash FROM pymigrate.discrepancy "
                                "WHERE run_id = $1 AND table_name = $2 AND status = ANY ($3::text[]) ORDER BY id",
-                               {{INT8OID, id}, {TEXTOID, t.table_name}, {TEXTARRAYOID, array_literal(wanted)}});
+                               {{INT8OID, id}, {TEXTOID, t.table_name}, {TEXTARRAYOID, pq::array_literal(wanted)}});
         for (const auto &d : diffs) {
             RecordedDifference r;
             r.id = std::stoll(*d[0]);
@@ -255,29 +245,15 @@ update_differences(int64_t run_id, const std::vector<RecordedDifference> &change
 {
     pg::Spi spi;
     for (size_t from = 0; from < changes.size(); from += kInsertBatch) {
-        std::vector<std::optional<std::string>> ids, kinds, statuses, lh, rh, li, ri;
-        for (size_t i = from; i < std::min(changes.size(), from + kInsertBatch); ++i) {
-            const auto &c = changes[i];
-            ids.push_back(std::to_string(c.id));
-            kinds.push_back(kind_name(c.diff.kind));
-            statuses.push_back(status_name(c.status));
-            lh.push_back(hash_text(c.diff.local_hash));
-            rh.push_back(hash_text(c.diff.remote_hash));
-            li.push_back(c.diff.local_image);
-            ri.push_back(c.diff.remote_image);
-        }
+        DifferenceArrays a;
+        for (size_t i = from; i < std::min(changes.size(), from + kInsertBatch); ++i)
+            a.add(changes[i]);
         spi.execute("UPDATE pymigrate.discrepancy d SET kind = u.kind, status = u.status, local_hash = u.lh::bigint, "
                     "remote_hash = u.rh::bigint, local_row = coalesce(u.li::jsonb, d.local_row), "
                     "remote_row = coalesce(u.ri::jsonb, d.remote_row), rechecked_at = pg_catalog.clock_timestamp() "
                     "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
                     "AS u(id, kind, status, lh, rh, li, ri) WHERE d.id = u.id",
-                    {{TEXTARRAYOID, array_literal(ids)},
-                     {TEXTARRAYOID, array_literal(kinds)},
-                     {TEXTARRAYOID, array_literal(statuses)},
-                     {TEXTARRAYOID, array_literal(lh)},
-                     {TEXTARRAYOID, array_literal(rh)},
-                     {TEXTARRAYOID, array_literal(li)},
-                     {TEXTARRAYOID, array_literal(ri)}});
+                    a.params({{TEXTARRAYOID, pq::array_literal(a.ids)}}));
     }
     spi.execute(kRunStatusSql, {{INT8OID, std::to_string(run_id)}});
 }

@@ -259,22 +259,29 @@ make_codec(Oid type, const std::string &what)
     return c;
 }
 
+namespace {
+
+std::vector<std::string>
+names_of(const std::vector<PlannedColumn> &columns)
+{
+    std::vector<std::string> out;
+    for (const auto &c : columns)
+        out.push_back(c.name);
+    return out;
+}
+
+} // namespace
+
 std::vector<std::string>
 TablePlan::key_names() const
 {
-    std::vector<std::string> out;
-    for (const auto &c : key)
-        out.push_back(c.name);
-    return out;
+    return names_of(key);
 }
 
 std::vector<std::string>
 TablePlan::value_names() const
 {
-    std::vector<std::string> out;
-    for (const auto &c : values)
-        out.push_back(c.name);
-    return out;
+    return names_of(values);
 }
 
 TablePlan

@@ -33,8 +33,8 @@ class LocalSortedRows {
     {
         std::string sql = "SELECT key_hash, row_hash, rel, tid FROM pymigrate._row_refs(" +
                           std::to_string(plan.relid) + "::pg_catalog.regclass, " +
-                          quoted(text_array_literal(plan.value_names())) + "::text[], " +
-                          quoted(text_array_literal(plan.key_names())) + "::text[]) ORDER BY key_hash";
+                          quoted(pq::array_literal(plan.value_names())) + "::text[], " +
+                          quoted(pq::array_literal(plan.key_names())) + "::text[]) ORDER BY key_hash";
         const char *src = sql.c_str();
         portal_ = pg_call([src, snapshot] {
             PushActiveSnapshot(snapshot);

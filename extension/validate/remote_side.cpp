@@ -63,24 +63,6 @@ expect_width(const pq::Result &r, int row, int col, size_t n, const std::string 
 
 } // namespace
 
-std::string
-text_array_literal(const std::vector<std::string> &items)
-{
-    std::string out = "{";
-    for (size_t i = 0; i < items.size(); ++i) {
-        if (i)
-            out += ',';
-        out += '"';
-        for (char c : items[i]) {
-            if (c == '"' || c == '\\')
-                out += '\\';
-            out += c;
-        }
-        out += '"';
-    }
-    return out + "}";
-}
-
 RemoteSide::RemoteSide(const std::string &dsn, const std::string &what) : conn_(dsn, what)
 {
     std::string info = pg::peer_info_json(conn_);
@@ -176,7 +158,7 @@ RemoteTableInfo
 RemoteSide::table_info(const RemoteTable &t)
 {
     pq::Result r = conn_.exec("SELECT pymigrate._table_info($1::regclass, $2::text[], $3::text[]) ->> 'estimated_rows'",
-                              {t.name, text_array_literal(t.columns), text_array_literal(t.key)});
+                              {t.name, pq::array_literal(t.columns), pq::array_literal(t.key)});
     RemoteTableInfo info;
     info.estimated_rows = std::stod(std::string(r.value(0, 0)));
     return info;
@@ -186,7 +168,7 @@ void
 RemoteSide::send_digest(const RemoteTable &t, uint32_t buckets, std::optional<int> parallel)
 {
     send("SELECT pymigrate._digest_packed($1::regclass, $2::text[], $3::text[], $4::int, $5::int)",
-         {t.name, text_array_literal(t.columns), text_array_literal(t.key), std::to_string(buckets),
+         {t.name, pq::array_literal(t.columns), pq::array_literal(t.key), std::to_string(buckets),
           parallel ? std::optional<std::string>(std::to_string(*parallel)) : std::nullopt});
 }
 
@@ -220,7 +202,7 @@ RemoteSide::send_bucket_rows(const RemoteTable &t, uint32_t buckets, const std::
         list += (i ? "," : "") + std::to_string(which[i]);
     list += "}";
     send("SELECT pymigrate._bucket_rows_packed($1::regclass, $2::text[], $3::text[], $4::int, $5::int[])",
-         {t.name, text_array_literal(t.columns), text_array_literal(t.key), std::to_string(buckets), list});
+         {t.name, pq::array_literal(t.columns), pq::array_literal(t.key), std::to_string(buckets), list});
 }
 
 std::vector<RowRef>
@@ -250,7 +232,7 @@ RemoteSide::send_rows_at(const RemoteTable &t, const std::vector<RowRef> &refs, 
     pack_row_refs(refs, packed);
     send(std::string("SELECT ") + kRowColumns +
              " FROM pymigrate._rows_at($1::regclass, $2::text[], $3::text[], $4::bytea, $5::boolean)",
-         {t.name, text_array_literal(t.columns), text_array_literal(t.key), packed, with_image ? "t" : "f"}, 3);
+         {t.name, pq::array_literal(t.columns), pq::array_literal(t.key), packed, with_image ? "t" : "f"}, 3);
 }
 
 void
@@ -263,7 +245,7 @@ RemoteSide::send_rows_by_key(const RemoteTable &t, const std::vector<std::string
     array += "]";
     send(std::string("SELECT ") + kRowColumns +
              " FROM pymigrate._rows_by_key($1::regclass, $2::text[], $3::text[], $4::jsonb, $5::boolean, $6::boolean)",
-         {t.name, text_array_literal(t.columns), text_array_literal(t.key), array, with_image ? "t" : "f",
+         {t.name, pq::array_literal(t.columns), pq::array_literal(t.key), array, with_image ? "t" : "f",
           with_values ? "t" : "f"});
 }
 
@@ -308,8 +290,8 @@ RemoteSide::open_merge(const RemoteTable &t)
     };
     conn_.exec("DECLARE pymigrate_merge NO SCROLL CURSOR FOR SELECT key_hash, row_hash, rel, tid FROM "
                "pymigrate._row_refs(" +
-               lit(t.name) + "::regclass, " + lit(text_array_literal(t.columns)) + "::text[], " +
-               lit(text_array_literal(t.key)) + "::text[]) ORDER BY key_hash");
+               lit(t.name) + "::regclass, " + lit(pq::array_literal(t.columns)) + "::text[], " +
+               lit(pq::array_literal(t.key)) + "::text[]) ORDER BY key_hash");
 }
 
 void

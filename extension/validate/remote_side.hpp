@@ -86,7 +86,4 @@ class RemoteSide {
     bool busy_ = false;
 };
 
-// A text[] literal ({"a","b"}) for a parameter.
-std::string text_array_literal(const std::vector<std::string> &items);
-
 } // namespace pymigrate::validate

@@ -44,7 +44,7 @@ cli(const std::string &args, bool with_stderr = true)
     return o;
 }
 
-class ValidateCli : public ValidateSuite<ValidateCli> {
+class ValidateCli : public ValidateSuite {
   protected:
     void SetUp() override
     {

@@ -13,7 +13,7 @@ using namespace std::chrono;
 
 namespace {
 
-class ValidateLive : public ValidateSuite<ValidateLive> {};
+class ValidateLive : public ValidateSuite {};
 
 // Changes row 1, 2, 3, ... once each on the monolith, and `lag` later on
 // the service, until stopped.

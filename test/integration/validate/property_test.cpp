@@ -63,7 +63,7 @@ join(const std::vector<std::string> &v, const std::string &sep, const std::strin
     return out;
 }
 
-class ValidateProperty : public ValidateSuite<ValidateProperty> {};
+class ValidateProperty : public ValidateSuite {};
 
 } // namespace
 

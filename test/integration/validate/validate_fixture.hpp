@@ -5,34 +5,50 @@
 
 #include <libpq-fe.h>
 
+#include <nlohmann/json.hpp>
+
+#include <chrono>
 #include <string>
 
 #include "test/harness/cluster_fixture.hpp"
+#include "test/harness/wait.hpp"
 
 namespace pymigrate::testing {
 
-template <typename Derived>
-class ValidateSuite : public ClusterSuite<Derived, 2> {
-  public:
-    static ClusterOptions options(int i)
-    {
-        ClusterOptions o;
-        o.name = i == 0 ? "monolith" : "service";
-        return o;
-    }
-
+// TwoClusters ("monolith", "service"), each with the extension.
+class ValidateSuite : public TwoClusters {
   protected:
     void SetUp() override
     {
-        ClusterSuite<Derived, 2>::SetUp();
+        TwoClusters::SetUp();
         if (::testing::Test::HasFatalFailure())
             return;
         for (int i = 0; i < 2; ++i)
-            this->cluster(i).connect().exec("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pymigrate");
+            cluster(i).connect().exec("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pymigrate");
     }
-    static Cluster &monolith() { return ClusterSuite<Derived, 2>::cluster(0); }
-    static Cluster &service() { return ClusterSuite<Derived, 2>::cluster(1); }
+    static Cluster &monolith() { return cluster(0); }
+    static Cluster &service() { return cluster(1); }
 };
+
+// The next NOTIFY pymigrate_alert on `listener` (which ran LISTEN), as JSON;
+// null after `timeout` without one.
+inline nlohmann::json
+next_alert(pq::Connection &listener, std::chrono::milliseconds timeout = std::chrono::seconds(10))
+{
+    nlohmann::json payload;
+    eventually(
+        [&] {
+            PQconsumeInput(listener.get());
+            PGnotify *n = PQnotifies(listener.get());
+            if (n) {
+                payload = nlohmann::json::parse(n->extra);
+                PQfreemem(n);
+            }
+            return n != nullptr;
+        },
+        timeout);
+    return payload;
+}
 
 // Copies a table's rows from one server to another with COPY (text format,
 // so every value arrives exactly as it was, numeric scale included).

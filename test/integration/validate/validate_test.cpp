@@ -6,7 +6,6 @@
 #include <chrono>
 #include <thread>
 
-#include "test/harness/wait.hpp"
 #include "test/integration/validate/validate_fixture.hpp"
 
 using namespace pymigrate::testing;
@@ -14,7 +13,7 @@ using pymigrate::pq::Error;
 
 namespace {
 
-class ValidateFailures : public ValidateSuite<ValidateFailures> {
+class ValidateFailures : public ValidateSuite {
   protected:
     void SetUp() override
     {
@@ -29,6 +28,14 @@ class ValidateFailures : public ValidateSuite<ValidateFailures> {
             c.exec("CREATE TABLE items (id int PRIMARY KEY, v text)");
             c.exec("INSERT INTO items SELECT i, 'v' || i FROM generate_series(1, 20000) i");
         }
+    }
+
+    // An hourly validation of `items`, alerting below 99.9 %.
+    std::optional<std::string> schedule_items(pymigrate::pq::Connection &mono, bool enabled)
+    {
+        return mono.scalar("SELECT pymigrate.schedule_validation(ARRAY['items'], $1, '1 hour', 99.9, "
+                           "options => '{\"recheck\": false}', enabled => $2::boolean)",
+                           {service().dsn(), enabled ? "true" : "false"});
     }
 
     int64_t runs() { return std::stoll(*monolith().connect().scalar("SELECT count(*) FROM pymigrate.validation_run")); }
@@ -135,20 +142,10 @@ TEST_F(ValidateFailures, ABelowThresholdRunIsNotifiedAsJson)
     listener.exec("LISTEN pymigrate_alert");
     auto mono = monolith().connect();
     // Disabled: the background worker leaves it to the explicit run.
-    auto schedule = mono.scalar("SELECT pymigrate.schedule_validation(ARRAY['items'], $1, '1 hour', 99.9, "
-                                "options => '{\"recheck\": false}', enabled => false)",
-                                {service().dsn()});
+    auto schedule = schedule_items(mono, false);
     auto run = mono.scalar("SELECT pymigrate.run_scheduled_validation($1)", {*schedule});
-    PGnotify *n = nullptr;
-    for (int i = 0; i < 100 && !n; ++i) {
-        PQconsumeInput(listener.get());
-        n = PQnotifies(listener.get());
-        if (!n)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_NE(n, nullptr) << "no NOTIFY pymigrate_alert";
-    auto payload = nlohmann::json::parse(n->extra);
-    PQfreemem(n);
+    auto payload = next_alert(listener);
+    ASSERT_FALSE(payload.is_null()) << "no NOTIFY pymigrate_alert";
     EXPECT_EQ(payload["run_id"].get<int64_t>(), std::stoll(*run));
     EXPECT_EQ(payload["table"], "public.items");
     EXPECT_DOUBLE_EQ(payload["consistency_pct"].get<double>(), 99.5);
@@ -164,9 +161,7 @@ TEST_F(ValidateFailures, TheBackgroundWorkerRunsSchedulesAndAlerts)
     auto mono = monolith().connect();
     // Due at once, then hourly: only the wake-up at commit can make the
     // manager run it within the test's time (it otherwise sleeps up to 60 s).
-    auto schedule = mono.scalar("SELECT pymigrate.schedule_validation(ARRAY['items'], $1, '1 hour', 99.9, "
-                                "options => '{\"recheck\": false}')",
-                                {service().dsn()});
+    auto schedule = schedule_items(mono, true);
     const std::string ran = "SELECT count(*) FROM pymigrate.validation_run WHERE schedule_id = " + *schedule;
     EXPECT_EQ(wait_for_value(mono, ran, "1", std::chrono::seconds(20)), "1") << "the manager did not run the schedule";
     EXPECT_EQ(mono.scalar("SELECT count(*) FROM pymigrate.alert WHERE schedule_id = $1 AND table_name = 'public.items'",
@@ -176,15 +171,9 @@ TEST_F(ValidateFailures, TheBackgroundWorkerRunsSchedulesAndAlerts)
                           "WHERE id = $1",
                           {*schedule}),
               "t");
-    PGnotify *n = nullptr;
-    eventually([&] {
-        PQconsumeInput(listener.get());
-        n = PQnotifies(listener.get());
-        return n != nullptr;
-    });
-    ASSERT_NE(n, nullptr) << "no NOTIFY pymigrate_alert from the background run";
-    EXPECT_EQ(nlohmann::json::parse(n->extra)["schedule_id"].get<int64_t>(), std::stoll(*schedule));
-    PQfreemem(n);
+    auto payload = next_alert(listener);
+    ASSERT_FALSE(payload.is_null()) << "no NOTIFY pymigrate_alert from the background run";
+    EXPECT_EQ(payload["schedule_id"].get<int64_t>(), std::stoll(*schedule));
     // The server log has the WARNING.
     std::string log = monolith().log_tail(200);
     EXPECT_NE(log.find("below the alert threshold of 99.9%"), std::string::npos) << log;
