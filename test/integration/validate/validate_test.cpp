@@ -49,6 +49,10 @@ TEST_F(ValidateFailures, IdenticalTablesAgree)
     auto run = mono.scalar("SELECT pymigrate.validate(ARRAY['items'], $1)", {service().dsn()});
     EXPECT_EQ(mono.scalar("SELECT status FROM pymigrate.validation_run WHERE id = $1", {*run}), "consistent");
     EXPECT_EQ(mono.scalar("SELECT rows_compared FROM pymigrate.consistency_report($1)", {*run}), "20000");
+    // Callable from either side.
+    auto svc = service().connect();
+    auto back = svc.scalar("SELECT pymigrate.validate(ARRAY['items'], $1)", {monolith().dsn()});
+    EXPECT_EQ(svc.scalar("SELECT status FROM pymigrate.validation_run WHERE id = $1", {*back}), "consistent");
 }
 
 TEST_F(ValidateFailures, RemoteDownIsAClearErrorAndNothingIsRecorded)
