@@ -25,7 +25,7 @@ SELECT c.oid, n.nspname, c.relname,
        SELECT sum(pg_catalog.pg_total_relation_size(p.relid)) AS bytes,
               sum(s.n_live_tup) AS live,
               sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del) AS writes
-         FROM pg_catalog.pg_partition_tree(c.oid) p
+         FROM (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid) UNION SELECT c.oid) p
          LEFT JOIN pg_catalog.pg_stat_user_tables s ON s.relid = p.relid) st ON true
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pymigrate')

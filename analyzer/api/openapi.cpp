@@ -144,7 +144,9 @@ column_schema(const ApiColumn &c)
     if (c.column->default_expr && !c.read_only)
         desc += "; default " + *c.column->default_expr;
     s["description"] = desc;
-    if (!c.column->not_null) {
+    if (!c.column->not_null && c.column->type.kind == TypeKind::Json && !c.column->type.array_dims) {
+        s["description"] = desc + "; any JSON value, or null"; // OpenAPI 3.0 allows nullable only beside a type
+    } else if (!c.column->not_null) {
         s["nullable"] = true;
         if (s.contains("enum"))
             s["enum"].push_back(nullptr); // OpenAPI 3.0.3: null must be listed for a nullable enum
@@ -166,7 +168,7 @@ openapi_document(const ServiceApi &api)
         {"properties",
          {{"code", {{"type", "string"}, {"example", "invalid_filter"}}},
           {"message", {{"type", "string"}}},
-          {"details", {{"nullable", true}, {"description", "what was wrong, per field where there are several"}}},
+          {"details", {{"description", "what was wrong, per field where there are several (any JSON value, or null)"}}},
           {"hint", {{"type", "string"}, {"nullable", true}}}}}};
 
     for (const auto &t : api.tables) {
@@ -326,7 +328,7 @@ openapi_document(const ServiceApi &api)
     oj doc = {
         {"openapi", "3.0.3"},
         {"info", {{"title", api.title}, {"version", "1.0.0"}, {"description", description}}},
-        {"servers", {{{"url", "http://localhost:8000"}, {"description", "the generated FastAPI service run locally"}}}},
+        {"servers", {{{"url", "/"}, {"description", "the generated FastAPI service (uvicorn app.main:app)"}}}},
         {"security", oj::array()},
         {"tags", tags},
         {"paths", paths},

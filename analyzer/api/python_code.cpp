@@ -144,7 +144,10 @@ pydantic_type(const Column &c)
     case TypeKind::Integer:
     case TypeKind::BigInt: {
         Range r = int_range(c);
-        t = "conint(strict=True, ge=" + number(r.lo) + ", le=" + number(r.hi) + ")";
+        // bigint's limits are not doubles: spell them out.
+        std::string lo = c.type.kind == TypeKind::BigInt && !c.bounds.minimum ? "-9223372036854775808" : number(r.lo);
+        std::string hi = c.type.kind == TypeKind::BigInt && !c.bounds.maximum ? "9223372036854775807" : number(r.hi);
+        t = "conint(strict=True, ge=" + lo + ", le=" + hi + ")";
         break;
     }
     case TypeKind::Numeric:

@@ -191,11 +191,14 @@ table_tests_py(const ApiTable &t, const Factory &f)
             text_col = &col;
     }
     const ApiColumn *patch = nullptr, *too_long = nullptr, *wrong = nullptr;
+    std::set<std::string> reference_columns = f.fk_columns;
+    for (const auto &r : t.references)
+        reference_columns.insert(r.columns.begin(), r.columns.end());
     for (const auto &c : t.columns) {
         if (c.read_only)
             continue;
         const Column &col = *c.column;
-        bool fk = f.fk_columns.count(col.name) > 0;
+        bool fk = reference_columns.count(col.name) > 0;
         if (!patch && !c.in_key && !fk && plain_text(col) && sample_expression(col))
             patch = &c;
         if (!too_long && plain_text(col) && col.type.max_length && !fk)
