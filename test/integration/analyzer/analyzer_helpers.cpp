@@ -127,11 +127,13 @@ run_shop_workload(const std::string &dsn)
     }
     for (int i = 0; i < 15; ++i) {
         c.exec("BEGIN");
-        c.exec("UPDATE stock_levels SET on_hand = on_hand - 1 WHERE warehouse_id = 1 AND variant_id = $1::bigint",
-               {std::to_string(i + 1)});
-        c.exec("INSERT INTO stock_movements (warehouse_id, variant_id, kind, quantity) "
-               "VALUES (1, $1::bigint, 'sale', -1)",
-               {std::to_string(i + 1)});
+        auto r = c.exec("UPDATE stock_levels SET on_hand = on_hand - 1 WHERE (warehouse_id, variant_id) = "
+                        "(SELECT warehouse_id, variant_id FROM stock_levels ORDER BY 1, 2 LIMIT 1 OFFSET $1::int) "
+                        "RETURNING warehouse_id, variant_id",
+                        {std::to_string(i)});
+        c.exec("INSERT INTO stock_movements (warehouse_id, variant_id, kind, quantity) VALUES ($1::int, $2::bigint, "
+               "'sale', -1)",
+               {std::string(r.value(0, 0)), std::string(r.value(0, 1))});
         c.exec("COMMIT");
     }
     for (int i = 0; i < 10; ++i) {

@@ -165,7 +165,7 @@ TEST_F(SampleAnalysis, BadInputsAreClearErrors)
     std::ofstream(bad_ddl) << "CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (id int,, x int);\n";
     Output out = run_cli({"analyze", "--ddl", bad_ddl.string()});
     EXPECT_EQ(out.status, 1);
-    EXPECT_NE(out.text.find("bad.sql:2:25: syntax error at or near \",\""), std::string::npos) << out.text;
+    EXPECT_NE(out.text.find("bad.sql:2:24: syntax error at or near \",\""), std::string::npos) << out.text;
 
     auto log = dir.path() / "app.log";
     std::ofstream(log) << "Jan  1 00:00:00 host app[1]: something happened\n";
