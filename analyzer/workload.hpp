@@ -38,7 +38,7 @@ class WorkloadBuilder {
 
     const Schema &schema_;
     std::unordered_map<std::string, Parsed> parsed_;
-    std::map<std::string, Query> queries_; // by fingerprint
+    std::map<std::string, Query> queries_; // by fingerprint and tables
     std::map<std::pair<std::vector<std::string>, std::vector<std::string>>, TransactionPattern> transactions_;
     int64_t unparsed_ = 0;
 };
