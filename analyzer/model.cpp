@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/pq.hpp"
+
 namespace pymigrate::analyzer {
 
 std::string
@@ -32,13 +34,7 @@ quote_ident_if_needed(const std::string &ident)
             plain = false;
     if (plain)
         return ident;
-    std::string q = "\"";
-    for (char c : ident) {
-        if (c == '"')
-            q += '"';
-        q += c;
-    }
-    return q + "\"";
+    return pq::quote_ident(ident);
 }
 
 std::string

@@ -8,6 +8,7 @@
 
 #include "analyzer/column_type.hpp"
 #include "analyzer/sources.hpp"
+#include "common/pq.hpp"
 
 namespace pymigrate::analyzer {
 namespace {
@@ -53,18 +54,6 @@ class Reader {
     sqlite3 *db_;
     std::string path_;
 };
-
-std::string
-quoted(const std::string &name)
-{
-    std::string q = "\"";
-    for (char c : name) {
-        if (c == '"')
-            q += '"';
-        q += c;
-    }
-    return q + "\"";
-}
 
 } // namespace
 
@@ -142,7 +131,7 @@ load_sqlite(const std::string &path)
                 });
         for (auto &[id, fk] : by_id)
             fks.push_back(fk);
-        r.query("SELECT count(*) FROM " + quoted(name), nullptr,
+        r.query("SELECT count(*) FROM " + pq::quote_ident(name), nullptr,
                 [&](sqlite3_stmt *s) { t.rows = sqlite3_column_int64(s, 0); });
         m.schema.tables.push_back(std::move(t));
     }

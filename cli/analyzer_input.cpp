@@ -5,6 +5,7 @@
 
 #include "analyzer/analysis_json.hpp"
 #include "analyzer/sources.hpp"
+#include "cli/exit_codes.hpp"
 
 namespace pymigrate::cli {
 
@@ -62,6 +63,19 @@ AnalyzerInput::load_analysis() const
         return analyzer::analysis_from_json(j);
     } catch (const analyzer::AnalysisError &e) {
         throw analyzer::AnalysisError(from + ": " + e.what());
+    }
+}
+
+int
+run_reporting(const char *name, const std::function<int()> &body)
+{
+    try {
+        return body();
+    } catch (const CLI::Error &) {
+        throw;
+    } catch (const std::exception &e) {
+        std::cerr << "pymigrate " << name << ": " << e.what() << std::endl;
+        return kFailed;
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -27,6 +28,10 @@ struct AnalyzerInput {
     // The analysis document given with --from.
     analyzer::Analysis load_analysis() const;
 };
+
+// Runs a subcommand's body: its exit code, or kFailed with "pymigrate NAME: message"
+// on stderr for any error that is not a command-line error (those go to CLI11).
+int run_reporting(const char *name, const std::function<int()> &body);
 
 // "a=b" -> {"a", "b"}; throws CLI::ValidationError naming the option.
 std::pair<std::string, std::string> split_assignment(const std::string &s, const char *option);

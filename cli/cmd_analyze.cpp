@@ -155,16 +155,7 @@ register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code)
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--pin", o->pins, "TABLE[,TABLE...]=SERVICE: keep tables in a named service (with --from: move them)");
     cmd->add_option("--rename", o->renames, "OLD=NEW: rename a service");
-    cmd->callback([o, &global, &exit_code] {
-        try {
-            exit_code = run(*o, global);
-        } catch (const CLI::Error &) {
-            throw;
-        } catch (const std::exception &e) {
-            std::cerr << "pymigrate analyze: " << e.what() << std::endl;
-            exit_code = kFailed;
-        }
-    });
+    cmd->callback([o, &global, &exit_code] { exit_code = run_reporting("analyze", [&] { return run(*o, global); }); });
 }
 
 } // namespace pymigrate::cli

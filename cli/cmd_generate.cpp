@@ -113,16 +113,7 @@ register_generate(CLI::App &app, GlobalOptions &global, int &exit_code)
         ->delimiter(',');
     cmd->add_option("--out", o->out, "directory to write (default: the service's name)");
     cmd->add_flag("--force", o->force, "write into a directory pymigrate did not create");
-    cmd->callback([o, &global, &exit_code] {
-        try {
-            exit_code = run(*o, global);
-        } catch (const CLI::Error &) {
-            throw;
-        } catch (const std::exception &e) {
-            std::cerr << "pymigrate generate: " << e.what() << std::endl;
-            exit_code = kFailed;
-        }
-    });
+    cmd->callback([o, &global, &exit_code] { exit_code = run_reporting("generate", [&] { return run(*o, global); }); });
 }
 
 } // namespace pymigrate::cli

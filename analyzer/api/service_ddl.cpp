@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "common/pq.hpp"
+
 namespace pymigrate::analyzer::api {
 namespace {
 
@@ -12,18 +14,6 @@ idents(const std::vector<std::string> &cols)
     for (const auto &c : cols)
         s += (s.empty() ? "" : ", ") + quote_ident_if_needed(c);
     return s;
-}
-
-std::string
-literal(const std::string &v)
-{
-    std::string q = "'";
-    for (char c : v) {
-        if (c == '\'')
-            q += '\'';
-        q += c;
-    }
-    return q + "'";
 }
 
 std::string
@@ -56,7 +46,7 @@ service_ddl(const ServiceApi &api)
             if (c.type.kind == TypeKind::Enum && types.insert(element_type(c.type.sql)).second) {
                 std::string labels;
                 for (const auto &v : c.type.enum_values)
-                    labels += (labels.empty() ? "" : ", ") + literal(v);
+                    labels += (labels.empty() ? "" : ", ") + pq::quote_literal(v);
                 o += "\nCREATE TYPE " + element_type(c.type.sql) + " AS ENUM (" + labels + ");\n";
             }
     std::set<std::string> in_service;
