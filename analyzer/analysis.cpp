@@ -8,13 +8,17 @@
 
 #include "analyzer/leiden.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 std::string
 singular(std::string w)
 {
-    auto ends = [&](const std::string &s) { return w.size() > s.size() && w.compare(w.size() - s.size(), s.size(), s) == 0; };
+    auto ends = [&](const std::string &s) {
+        return w.size() > s.size() && w.compare(w.size() - s.size(), s.size(), s) == 0;
+    };
     if (ends("ies"))
         return w.substr(0, w.size() - 3) + "y";
     if (ends("sses") || ends("xes") || ends("ches") || ends("shes"))
@@ -202,10 +206,12 @@ rescore(Model model, const Weights &weights, std::vector<Service> services)
             throw AnalysisError("two services are named \"" + s.name + "\"");
         for (const auto &t : s.tables) {
             if (!a.model.schema.find(t))
-                throw AnalysisError("service \"" + s.name + "\" lists table \"" + t + "\", which the model does not have");
+                throw AnalysisError("service \"" + s.name + "\" lists table \"" + t +
+                                    "\", which the model does not have");
             auto [it, fresh] = seen.emplace(t, s.name);
             if (!fresh)
-                throw AnalysisError("table \"" + t + "\" is in two services: \"" + it->second + "\" and \"" + s.name + "\"");
+                throw AnalysisError("table \"" + t + "\" is in two services: \"" + it->second + "\" and \"" + s.name +
+                                    "\"");
         }
         if (s.central_table.empty() || std::find(s.tables.begin(), s.tables.end(), s.central_table) == s.tables.end())
             s.central_table = s.tables.empty() ? "" : s.tables.front();

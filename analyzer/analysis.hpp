@@ -11,20 +11,22 @@
 #include "analyzer/model.hpp"
 #include "analyzer/table_graph.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // Options of the cut (the CLI's flags). Bad values raise AnalysisError.
 struct ClusterOptions {
     uint64_t seed = 42;
-    double resolution = 1.0;        // higher: more, smaller services
-    std::optional<int> services;    // exactly this many (searches the resolution, then merges)
-    std::optional<int> min_tables;  // merge smaller services into their closest neighbour
-    std::optional<int> max_tables;  // split larger ones
+    double resolution = 1.0;                    // higher: more, smaller services
+    std::optional<int> services;                // exactly this many (searches the resolution, then merges)
+    std::optional<int> min_tables;              // merge smaller services into their closest neighbour
+    std::optional<int> max_tables;              // split larger ones
     std::map<std::string, std::string> pins;    // table key -> service name
     std::map<std::string, std::string> renames; // derived service name -> new name
 };
 
-class AnalysisError : public std::runtime_error {
+class AnalysisError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };

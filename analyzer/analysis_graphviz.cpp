@@ -15,8 +15,10 @@
 
 extern char **environ;
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 // Colour-blind-safe fills (Okabe-Ito and Paul Tol's light scheme), cycled.
 constexpr const char *kColours[] = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -78,7 +80,8 @@ graphviz_dot(const Analysis &a)
         // Solid: a foreign key; dashed: only the workload ties them.
         std::string style = e.foreign_keys ? "solid" : "dashed";
         if (cut)
-            o << ", color=\"#CC0000\", style=\"bold," << style << "\", fontcolor=\"#CC0000\", label=" << dot_string(why);
+            o << ", color=\"#CC0000\", style=\"bold," << style
+              << "\", fontcolor=\"#CC0000\", label=" << dot_string(why);
         else
             o << ", color=\"#00000066\", style=" << style;
         o << "];\n";

@@ -2,18 +2,32 @@
 
 #include <map>
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 using nlohmann::json;
 
 const std::map<TypeKind, const char *> kKinds = {
-    {TypeKind::SmallInt, "smallint"}, {TypeKind::Integer, "integer"},   {TypeKind::BigInt, "bigint"},
-    {TypeKind::Numeric, "numeric"},   {TypeKind::Float, "float"},       {TypeKind::Text, "text"},
-    {TypeKind::Boolean, "boolean"},   {TypeKind::Uuid, "uuid"},         {TypeKind::Date, "date"},
-    {TypeKind::Timestamp, "timestamp"}, {TypeKind::TimestampTz, "timestamptz"}, {TypeKind::Time, "time"},
-    {TypeKind::Interval, "interval"}, {TypeKind::Json, "json"},         {TypeKind::Bytea, "bytea"},
-    {TypeKind::Inet, "inet"},         {TypeKind::Enum, "enum"},         {TypeKind::Other, "other"},
+    {TypeKind::SmallInt, "smallint"},
+    {TypeKind::Integer, "integer"},
+    {TypeKind::BigInt, "bigint"},
+    {TypeKind::Numeric, "numeric"},
+    {TypeKind::Float, "float"},
+    {TypeKind::Text, "text"},
+    {TypeKind::Boolean, "boolean"},
+    {TypeKind::Uuid, "uuid"},
+    {TypeKind::Date, "date"},
+    {TypeKind::Timestamp, "timestamp"},
+    {TypeKind::TimestampTz, "timestamptz"},
+    {TypeKind::Time, "time"},
+    {TypeKind::Interval, "interval"},
+    {TypeKind::Json, "json"},
+    {TypeKind::Bytea, "bytea"},
+    {TypeKind::Inet, "inet"},
+    {TypeKind::Enum, "enum"},
+    {TypeKind::Other, "other"},
 };
 
 json
@@ -192,10 +206,11 @@ to_json(const Analysis &a)
 {
     json services = json::array();
     for (const auto &s : a.services)
-        services.push_back({{"name", s.name},
-                            {"central_table", s.central_table},
-                            {"tables", s.tables},
-                            {"size", {{"tables", s.tables.size()}, {"rows", s.rows}, {"bytes", s.bytes}, {"writes", s.writes}}}});
+        services.push_back(
+            {{"name", s.name},
+             {"central_table", s.central_table},
+             {"tables", s.tables},
+             {"size", {{"tables", s.tables.size()}, {"rows", s.rows}, {"bytes", s.bytes}, {"writes", s.writes}}}});
     const Score &sc = a.score;
     json fks = json::array();
     for (const auto &c : sc.foreign_keys)
@@ -229,24 +244,25 @@ to_json(const Analysis &a)
         options["max_tables"] = *a.options.max_tables;
     if (!a.options.pins.empty())
         options["pins"] = a.options.pins;
-    return {{"pymigrate_analysis", kAnalysisFormat},
-            {"source", a.model.source},
-            {"query_source", a.model.workload.query_source},
-            {"warnings", warnings},
-            {"weights",
-             {{"foreign_key", a.weights.foreign_key}, {"query", a.weights.query}, {"transaction", a.weights.transaction}}},
-            {"options", options},
-            {"services", services},
-            {"cut",
-             {{"modularity", sc.modularity},
-              {"coupling", sc.coupling},
-              {"foreign_keys", {{"total", sc.foreign_keys_total}, {"cut", sc.foreign_keys.size()}}},
-              {"query_calls", {{"total", sc.query_calls_total}, {"cut", sc.query_calls_cut}}},
-              {"transactions", {{"total", sc.transactions_total}, {"cut", sc.transactions_cut}}},
-              {"cross_service_foreign_keys", fks},
-              {"cross_service_queries", queries},
-              {"distributed_transactions", txs}}},
-            {"model", model_to_json(a.model)}};
+    return {
+        {"pymigrate_analysis", kAnalysisFormat},
+        {"source", a.model.source},
+        {"query_source", a.model.workload.query_source},
+        {"warnings", warnings},
+        {"weights",
+         {{"foreign_key", a.weights.foreign_key}, {"query", a.weights.query}, {"transaction", a.weights.transaction}}},
+        {"options", options},
+        {"services", services},
+        {"cut",
+         {{"modularity", sc.modularity},
+          {"coupling", sc.coupling},
+          {"foreign_keys", {{"total", sc.foreign_keys_total}, {"cut", sc.foreign_keys.size()}}},
+          {"query_calls", {{"total", sc.query_calls_total}, {"cut", sc.query_calls_cut}}},
+          {"transactions", {{"total", sc.transactions_total}, {"cut", sc.transactions_cut}}},
+          {"cross_service_foreign_keys", fks},
+          {"cross_service_queries", queries},
+          {"distributed_transactions", txs}}},
+        {"model", model_to_json(a.model)}};
 }
 
 Model
@@ -300,10 +316,9 @@ model_from_json(const json &j)
     i = 0;
     for (const auto &tj : get_or(j, "transactions", json::array(), "model")) {
         std::string where = "model.transactions[" + std::to_string(i++) + "]";
-        m.workload.transactions.push_back({get<std::vector<std::string>>(tj, "written", where),
-                                           get_or(tj, "read", std::vector<std::string>{}, where),
-                                           get<int64_t>(tj, "count", where),
-                                           get_or<std::string>(tj, "example", "", where)});
+        m.workload.transactions.push_back(
+            {get<std::vector<std::string>>(tj, "written", where), get_or(tj, "read", std::vector<std::string>{}, where),
+             get<int64_t>(tj, "count", where), get_or<std::string>(tj, "example", "", where)});
     }
     return m;
 }
@@ -314,8 +329,10 @@ analysis_from_json(const json &j)
     if (!j.is_object() || !j.contains("pymigrate_analysis"))
         throw AnalysisError("not a pymigrate analysis document (no \"pymigrate_analysis\" field)");
     if (j["pymigrate_analysis"] != kAnalysisFormat)
-        throw AnalysisError("analysis format " + j["pymigrate_analysis"].dump() + " is not supported (this pymigrate "
-                            "reads format " + std::to_string(kAnalysisFormat) + ")");
+        throw AnalysisError("analysis format " + j["pymigrate_analysis"].dump() +
+                            " is not supported (this pymigrate "
+                            "reads format " +
+                            std::to_string(kAnalysisFormat) + ")");
     Model m = model_from_json(get<json>(j, "model", "document"));
     Weights w;
     if (j.contains("weights")) {

@@ -8,7 +8,8 @@
 
 #include "analyzer/analysis.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 constexpr int kAnalysisFormat = 1;
 

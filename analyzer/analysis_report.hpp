@@ -6,7 +6,8 @@
 
 #include "analyzer/analysis.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 std::string summary_markdown(const Analysis &a);
 

@@ -3,8 +3,10 @@
 
 #include "analyzer/analysis_report.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 std::string
 count(double v)
@@ -74,7 +76,9 @@ summary_markdown(const Analysis &a)
     std::string o;
     char buf[256];
     o += "# Service boundaries: " + a.model.source + "\n\n";
-    snprintf(buf, sizeof buf, "%zu tables -> %zu services; modularity %.3f; coupling %.3f (share of the table graph's weight that crosses services)\n",
+    snprintf(buf, sizeof buf,
+             "%zu tables -> %zu services; modularity %.3f; coupling %.3f (share of the table graph's weight that "
+             "crosses services)\n",
              a.model.schema.tables.size(), a.services.size(), sc.modularity, sc.coupling);
     o += buf;
     o += "Evidence: " + count(sc.foreign_keys_total) + " foreign keys; " + count(a.model.workload.queries.size()) +
@@ -118,7 +122,8 @@ summary_markdown(const Analysis &a)
             o += "    ... and " + std::to_string(sc.queries.size() - kShown) + " more (see --json)\n";
             break;
         }
-        o += "    " + count(c.query->calls) + " calls [" + join(c.services, " + ") + "]: " + one_line(c.query->text, 90) + "\n";
+        o += "    " + count(c.query->calls) + " calls [" + join(c.services, " + ") +
+             "]: " + one_line(c.query->text, 90) + "\n";
     }
     o += "- Transactions writing to more than one service (would become distributed): " +
          count(static_cast<double>(sc.transactions_cut)) + " of " + count(static_cast<double>(sc.transactions_total)) +

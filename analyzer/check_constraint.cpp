@@ -2,8 +2,10 @@
 
 #include "analyzer/sql_parser.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 using nlohmann::json;
 

@@ -9,7 +9,8 @@
 
 #include "analyzer/model.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // `expr` is a parse tree node of the expression.
 void apply_check(Table &table, const nlohmann::json &expr);

@@ -8,8 +8,10 @@
 #include "analyzer/analysis.hpp"
 #include "analyzer/leiden.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 using Groups = std::vector<std::vector<int>>;
 
@@ -119,8 +121,8 @@ separate_pins(const TableGraph &g, Groups groups, const std::vector<int> &pin_gr
                 }
                 if (tie.empty())
                     continue;
-                auto best = std::max_element(tie.begin(), tie.end(),
-                                             [](auto &x, auto &y) { return x.second < y.second; });
+                auto best =
+                    std::max_element(tie.begin(), tie.end(), [](auto &x, auto &y) { return x.second < y.second; });
                 owner[v] = best->first;
                 parts[best->first].push_back(v);
                 changed = true;

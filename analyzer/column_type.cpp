@@ -4,8 +4,10 @@
 #include <cctype>
 #include <regex>
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 struct Builtin {
     const char *internal;

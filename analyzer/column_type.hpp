@@ -8,7 +8,8 @@
 
 #include "analyzer/model.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // Enum types by name ("mood" and "public.mood" both), with their labels.
 using EnumTypes = std::map<std::string, std::vector<std::string>>;

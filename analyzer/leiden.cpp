@@ -7,8 +7,10 @@
 #include <stdexcept>
 #include <string>
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 // igraph's default error handler aborts the process: replace it once with
 // one that returns the error code, which we turn into an exception.
@@ -92,8 +94,8 @@ leiden(int n, const std::vector<WeightedEdge> &edges, const std::vector<double> 
     igraph_real_t quality = 0;
     // Modularity in the CPM form igraph implements: node weights are the
     // strengths and the resolution is divided by the total strength (2m).
-    igraph_error_t rc = igraph_community_leiden(&g.g, &g.weights, &nw, resolution / total, 0.01, false, -1,
-                                                &membership, &clusters, &quality);
+    igraph_error_t rc = igraph_community_leiden(&g.g, &g.weights, &nw, resolution / total, 0.01, false, -1, &membership,
+                                                &clusters, &quality);
     if (rc == IGRAPH_SUCCESS) {
         // Renumber by first appearance so numbering is independent of igraph's.
         std::map<igraph_integer_t, int> renumber;

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 struct WeightedEdge {
     int a, b;

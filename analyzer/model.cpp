@@ -5,29 +5,52 @@
 
 #include "common/pq.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 std::string
 quote_ident_if_needed(const std::string &ident)
 {
     // PostgreSQL's reserved keywords: as table names they need quotes.
-    static const std::set<std::string> reserved = {
-        "all",          "analyse",      "analyze",     "and",          "any",
-        "array",        "as",           "asc",         "asymmetric",   "both",
-        "case",         "cast",         "check",       "collate",      "column",
-        "constraint",   "create",       "current_catalog", "current_date", "current_role",
-        "current_time", "current_timestamp", "current_user", "default", "deferrable",
-        "desc",         "distinct",     "do",          "else",         "end",
-        "except",       "false",        "fetch",       "for",          "foreign",
-        "from",         "grant",        "group",       "having",       "in",
-        "initially",    "intersect",    "into",        "lateral",      "leading",
-        "limit",        "localtime",    "localtimestamp", "not",       "null",
-        "offset",       "on",           "only",        "or",           "order",
-        "placing",      "primary",      "references",  "returning",    "select",
-        "session_user", "some",         "symmetric",   "table",        "then",
-        "to",           "trailing",     "true",        "union",        "unique",
-        "user",         "using",        "variadic",    "when",         "where",
-        "window",       "with"};
+    static const std::set<std::string> reserved = {"all",          "analyse",
+                                                   "analyze",      "and",
+                                                   "any",          "array",
+                                                   "as",           "asc",
+                                                   "asymmetric",   "both",
+                                                   "case",         "cast",
+                                                   "check",        "collate",
+                                                   "column",       "constraint",
+                                                   "create",       "current_catalog",
+                                                   "current_date", "current_role",
+                                                   "current_time", "current_timestamp",
+                                                   "current_user", "default",
+                                                   "deferrable",   "desc",
+                                                   "distinct",     "do",
+                                                   "else",         "end",
+                                                   "except",       "false",
+                                                   "fetch",        "for",
+                                                   "foreign",      "from",
+                                                   "grant",        "group",
+                                                   "having",       "in",
+                                                   "initially",    "intersect",
+                                                   "into",         "lateral",
+                                                   "leading",      "limit",
+                                                   "localtime",    "localtimestamp",
+                                                   "not",          "null",
+                                                   "offset",       "on",
+                                                   "only",         "or",
+                                                   "order",        "placing",
+                                                   "primary",      "references",
+                                                   "returning",    "select",
+                                                   "session_user", "some",
+                                                   "symmetric",    "table",
+                                                   "then",         "to",
+                                                   "trailing",     "true",
+                                                   "union",        "unique",
+                                                   "user",         "using",
+                                                   "variadic",     "when",
+                                                   "where",        "window",
+                                                   "with"};
     bool plain = !ident.empty() && !(ident[0] >= '0' && ident[0] <= '9') && !reserved.count(ident);
     for (char c : ident)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))

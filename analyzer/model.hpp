@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // What a column's type is for the API: JSON type, format, and Python type.
 enum class TypeKind {

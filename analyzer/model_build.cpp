@@ -3,7 +3,8 @@
 #include "analyzer/sources.hpp"
 #include "analyzer/workload.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 Model
 build_model(Source source, const std::optional<StatementLog> &log)

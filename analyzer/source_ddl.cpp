@@ -11,8 +11,10 @@
 #include "analyzer/sources.hpp"
 #include "analyzer/sql_parser.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 using nlohmann::json;
 using Name = std::pair<std::string, std::string>; // schema ("" when unqualified), name
@@ -48,19 +50,21 @@ struct PendingFk {
     std::vector<std::string> ref_columns; // empty: the referenced table's primary key
 };
 
-class DdlReader {
+class DdlReader
+{
   public:
     DdlReader(const std::string &text, const std::string &path) : text_(text), path_(path) {}
 
-    Source read()
+    Source
+    read()
     {
         json tree;
         try {
             tree = parse_sql(text_);
         } catch (const SqlSyntaxError &e) {
             TextPosition p = text_position(text_, e.position());
-            throw SourceError(path_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " +
-                              e.what() + " (the DDL file does not parse as PostgreSQL SQL)");
+            throw SourceError(path_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": " + e.what() +
+                              " (the DDL file does not parse as PostgreSQL SQL)");
         }
         for (const auto &s : tree.value("stmts", json::array())) {
             size_t begin = s.value("stmt_location", 0);
@@ -72,7 +76,8 @@ class DdlReader {
     }
 
   private:
-    void statement(const json &stmt, size_t begin, size_t end)
+    void
+    statement(const json &stmt, size_t begin, size_t end)
     {
         if (stmt.contains("CreateEnumStmt")) {
             const auto &e = stmt["CreateEnumStmt"];
@@ -93,13 +98,14 @@ class DdlReader {
             if (ix.value("unique", false) && !ix.contains("whereClause")) {
                 auto cols = strings(ix.value("indexParams", json::array()));
                 if (!cols.empty())
-                    keys_.push_back({range_var(ix["relation"]), ix.value("primary", false),
-                                     Key{ix.value("idxname", ""), cols}});
+                    keys_.push_back(
+                        {range_var(ix["relation"]), ix.value("primary", false), Key{ix.value("idxname", ""), cols}});
             }
         }
     }
 
-    ColumnType type_of(const json &type_name, bool &serial)
+    ColumnType
+    type_of(const json &type_name, bool &serial)
     {
         auto names = strings(type_name.value("names", json::array()));
         // A domain is its base type here (its CHECK stays in the database).
@@ -125,7 +131,8 @@ class DdlReader {
 
     // From the constraint keyword at `loc` to the end of the element, without
     // a leading CONSTRAINT name.
-    std::string constraint_text(size_t loc, size_t limit, const char *keyword)
+    std::string
+    constraint_text(size_t loc, size_t limit, const char *keyword)
     {
         std::string t = element_text(text_, loc, limit);
         std::string upper = t;
@@ -135,7 +142,8 @@ class DdlReader {
         return p == std::string::npos ? t : t.substr(p);
     }
 
-    void table_constraint(Table &t, const json &c, size_t limit, const std::vector<std::string> &column)
+    void
+    table_constraint(Table &t, const json &c, size_t limit, const std::vector<std::string> &column)
     {
         std::string type = c.value("contype", "");
         std::string name = c.value("conname", "");
@@ -160,7 +168,8 @@ class DdlReader {
         }
     }
 
-    void create_table(const json &cs, size_t end)
+    void
+    create_table(const json &cs, size_t end)
     {
         Name name = range_var(cs["relation"]);
         if (cs.contains("partbound")) {
@@ -177,7 +186,9 @@ class DdlReader {
             if (i >= elts.size())
                 return end;
             const auto &e = elts[i];
-            const json &inner = e.contains("ColumnDef") ? e["ColumnDef"] : e.contains("Constraint") ? e["Constraint"] : e;
+            const json &inner = e.contains("ColumnDef")    ? e["ColumnDef"]
+                                : e.contains("Constraint") ? e["Constraint"]
+                                                           : e;
             return static_cast<size_t>(inner.value("location", static_cast<int>(end)));
         };
         for (size_t i = 0; i < elts.size(); ++i) {
@@ -230,13 +241,15 @@ class DdlReader {
         tables_.push_back(std::move(t));
     }
 
-    Table *table(const Name &n)
+    Table *
+    table(const Name &n)
     {
         auto it = index_.find({n.first.empty() ? "public" : n.first, n.second});
         return it == index_.end() ? nullptr : &tables_[it->second];
     }
 
-    void alter_table(const json &at, size_t begin, size_t end)
+    void
+    alter_table(const json &at, size_t begin, size_t end)
     {
         Name name = range_var(at["relation"]);
         for (const auto &cmd : at.value("cmds", json::array())) {
@@ -280,7 +293,8 @@ class DdlReader {
         }
     }
 
-    Source finish()
+    Source
+    finish()
     {
         Source src;
         Model &m = src.model;
@@ -329,7 +343,8 @@ class DdlReader {
             if (!to)
                 to = m.schema.resolve(r.first, r.second);
             if (!from || !to) {
-                m.warnings.push_back("foreign key " + fk.name + " references table " + table_key(fk.ref.first, fk.ref.second) +
+                m.warnings.push_back("foreign key " + fk.name + " references table " +
+                                     table_key(fk.ref.first, fk.ref.second) +
                                      ", which the DDL file does not create: left out");
                 continue;
             }

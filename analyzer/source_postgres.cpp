@@ -8,8 +8,10 @@
 #include "common/dsn.hpp"
 #include "common/pq.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 // Tables the analysis sees: ordinary and partitioned tables outside the
 // system schemas and pymigrate's own, not partitions (they count in their
@@ -209,8 +211,7 @@ load_postgres(const std::string &dsn)
             col.type = column_type(base, typmods_of(base, typmod), std::stoi(std::string(r.value(i, 4))), enums);
             col.not_null = r.value(i, 5) == "t";
             col.default_expr = r.optional(i, 6);
-            col.identity = !r.value(i, 7).empty() ||
-                           (col.default_expr && col.default_expr->rfind("nextval(", 0) == 0);
+            col.identity = !r.value(i, 7).empty() || (col.default_expr && col.default_expr->rfind("nextval(", 0) == 0);
             col.generated = !r.value(i, 8).empty();
             t.columns.push_back(std::move(col));
         }
@@ -236,8 +237,7 @@ load_postgres(const std::string &dsn)
                 auto ref = key_by_oid.find(std::string(r.value(i, 4)));
                 if (ref == key_by_oid.end())
                     continue; // references a table outside the analysis (an extension's)
-                m.schema.foreign_keys.push_back(
-                    {k.name, t.key(), k.columns, ref->second, split_idents(r.value(i, 5))});
+                m.schema.foreign_keys.push_back({k.name, t.key(), k.columns, ref->second, split_idents(r.value(i, 5))});
             }
         }
     }

@@ -10,14 +10,24 @@
 #include "analyzer/sources.hpp"
 #include "common/pq.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 struct DbCloser {
-    void operator()(sqlite3 *db) const noexcept { sqlite3_close(db); }
+    void
+    operator()(sqlite3 *db) const noexcept
+    {
+        sqlite3_close(db);
+    }
 };
 struct StmtFinalizer {
-    void operator()(sqlite3_stmt *s) const noexcept { sqlite3_finalize(s); }
+    void
+    operator()(sqlite3_stmt *s) const noexcept
+    {
+        sqlite3_finalize(s);
+    }
 };
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
@@ -29,13 +39,15 @@ text(sqlite3_stmt *s, int col)
     return t ? reinterpret_cast<const char *>(t) : "";
 }
 
-class Reader {
+class Reader
+{
   public:
     Reader(sqlite3 *db, const std::string &path) : db_(db), path_(path) {}
 
     // Runs `sql` with one text parameter (or none), calling `row` per row.
     template <typename F>
-    void query(const std::string &sql, const std::string *param, F row)
+    void
+    query(const std::string &sql, const std::string *param, F row)
     {
         sqlite3_stmt *raw = nullptr;
         if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
@@ -117,7 +129,8 @@ load_sqlite(const std::string &path)
             Key k{ix, {}};
             r.query("SELECT name FROM pragma_index_info(?) ORDER BY seqno", &ix,
                     [&](sqlite3_stmt *s) { k.columns.push_back(text(s, 0)); });
-            if (!k.columns.empty() && std::none_of(k.columns.begin(), k.columns.end(), [](auto &c) { return c.empty(); }))
+            if (!k.columns.empty() &&
+                std::none_of(k.columns.begin(), k.columns.end(), [](auto &c) { return c.empty(); }))
                 t.unique_keys.push_back(k);
         }
         std::map<int, RawFk> by_id;

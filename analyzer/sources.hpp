@@ -11,11 +11,13 @@
 #include "analyzer/model.hpp"
 #include "analyzer/statement_log.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // Bad input the user must fix: a DDL syntax error (file:line:column and the
 // parser's message), an unreadable SQLite file, ... Never a crash.
-class SourceError : public std::runtime_error {
+class SourceError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };

@@ -4,7 +4,8 @@
 
 #include <memory>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 nlohmann::json
 parse_sql(const std::string &sql)

@@ -8,14 +8,20 @@
 #include <stdexcept>
 #include <string>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // A statement the parser rejected: its message and the 1-based character
 // position in the text given to the parser (0 when unknown).
-class SqlSyntaxError : public std::runtime_error {
+class SqlSyntaxError : public std::runtime_error
+{
   public:
     SqlSyntaxError(const std::string &message, int position) : std::runtime_error(message), position_(position) {}
-    int position() const noexcept { return position_; }
+    int
+    position() const noexcept
+    {
+        return position_;
+    }
 
   private:
     int position_;

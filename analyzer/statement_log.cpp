@@ -10,8 +10,10 @@
 #include "analyzer/sql_parser.hpp"
 #include "analyzer/statement_tables.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 // csvlog columns (PostgreSQL 13+; 15 appends backend_type, leader_pid, query_id).
 constexpr size_t kCsvSessionId = 5, kCsvVxid = 9, kCsvXid = 10, kCsvSeverity = 11, kCsvMessage = 13;
@@ -112,16 +114,43 @@ compile_prefix(const std::string &prefix)
         if (i >= prefix.size())
             break;
         switch (prefix[i]) {
-        case '%': re += "%"; break;
-        case 'c': re += "\\s*([0-9a-f]+\\.[0-9a-f]+)\\s*"; p.session = ++group; break;
-        case 'x': re += "\\s*(\\d+)\\s*"; p.xid = ++group; break;
-        case 'v': re += "\\s*(\\d+/\\d+|)\\s*"; p.vxid = ++group; break;
-        case 'p': case 'P': case 'l': case 'Q': re += "\\s*-?\\d*\\s*"; break;
-        case 't': case 'm': case 's': re += "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)? ?[A-Za-z0-9+:-]*"; break;
-        case 'n': re += "\\d+(?:\\.\\d+)?"; break;
-        case 'e': re += "[0-9A-Z]{5}"; break;
-        case 'q': break;
-        default: re += ".*?"; break; // %a %u %d %r %h %b %i: free text
+        case '%':
+            re += "%";
+            break;
+        case 'c':
+            re += "\\s*([0-9a-f]+\\.[0-9a-f]+)\\s*";
+            p.session = ++group;
+            break;
+        case 'x':
+            re += "\\s*(\\d+)\\s*";
+            p.xid = ++group;
+            break;
+        case 'v':
+            re += "\\s*(\\d+/\\d+|)\\s*";
+            p.vxid = ++group;
+            break;
+        case 'p':
+        case 'P':
+        case 'l':
+        case 'Q':
+            re += "\\s*-?\\d*\\s*";
+            break;
+        case 't':
+        case 'm':
+        case 's':
+            re += "\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)? ?[A-Za-z0-9+:-]*";
+            break;
+        case 'n':
+            re += "\\d+(?:\\.\\d+)?";
+            break;
+        case 'e':
+            re += "[0-9A-Z]{5}";
+            break;
+        case 'q':
+            break;
+        default:
+            re += ".*?";
+            break; // %a %u %d %r %h %b %i: free text
         }
     }
     re += "(LOG|STATEMENT|DETAIL|HINT|CONTEXT|ERROR|WARNING|NOTICE|INFO|FATAL|PANIC|DEBUG\\d?):  (.*)$";
@@ -185,8 +214,8 @@ read_jsonlog(std::istream &in, const std::string &path)
 StatementLog
 read_stderr(std::istream &in, const std::string &path, const std::string &prefix)
 {
-    if (prefix.find("%c") == std::string::npos || (prefix.find("%x") == std::string::npos &&
-                                                      prefix.find("%v") == std::string::npos))
+    if (prefix.find("%c") == std::string::npos ||
+        (prefix.find("%x") == std::string::npos && prefix.find("%v") == std::string::npos))
         throw LogFormatError("log_line_prefix '" + prefix +
                              "' lacks %c (session id) and %x (transaction id), which transactions are recovered "
                              "from: set log_line_prefix = '%m [%p] %c %x ' (or use csvlog) and log again");
@@ -249,10 +278,10 @@ read_statement_log(const std::string &path, const LogOptions &options)
         else if (!options.line_prefix.empty())
             format = "stderr";
         else
-            throw LogFormatError(
-                "cannot tell the format of statement log " + path + ": its first line is neither csvlog nor jsonlog (" +
-                first.substr(0, 80) +
-                "); for a stderr log give the server's log_line_prefix (--log-line-prefix), which must contain %c and %x");
+            throw LogFormatError("cannot tell the format of statement log " + path +
+                                 ": its first line is neither csvlog nor jsonlog (" + first.substr(0, 80) +
+                                 "); for a stderr log give the server's log_line_prefix (--log-line-prefix), which "
+                                 "must contain %c and %x");
     }
     StatementLog log;
     if (format == "csvlog")
@@ -272,9 +301,9 @@ group_transactions(const std::vector<LoggedStatement> &statements)
 {
     std::vector<std::vector<std::string>> out;
     struct Session {
-        long block = -1;        // index in `out` of the open BEGIN block
-        std::string vxid;       // vxid of the transaction `current` collects
-        long current = -1;      // index in `out` of the transaction by vxid
+        long block = -1;   // index in `out` of the open BEGIN block
+        std::string vxid;  // vxid of the transaction `current` collects
+        long current = -1; // index in `out` of the transaction by vxid
         std::map<std::string, long> by_xid;
     };
     std::map<std::string, Session> sessions;

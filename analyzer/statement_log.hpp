@@ -8,18 +8,20 @@
 #include <string>
 #include <vector>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // A log the reader cannot use: unknown format, or a prefix that lacks what
 // transactions need. The message says which and how to fix it.
-class LogFormatError : public std::runtime_error {
+class LogFormatError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };
 
 struct LogOptions {
-    std::string format = "auto";  // auto, csvlog, jsonlog, stderr
-    std::string line_prefix;      // the server's log_line_prefix, for stderr logs
+    std::string format = "auto"; // auto, csvlog, jsonlog, stderr
+    std::string line_prefix;     // the server's log_line_prefix, for stderr logs
 };
 
 struct LoggedStatement {

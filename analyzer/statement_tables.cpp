@@ -1,7 +1,9 @@
 #include "analyzer/statement_tables.hpp"
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 using nlohmann::json;
 
@@ -11,11 +13,13 @@ range_var_name(const json &rv)
     return {rv.value("schemaname", ""), rv.value("relname", "")};
 }
 
-class Walker {
+class Walker
+{
   public:
     explicit Walker(StatementTables &out) : out_(out) {}
 
-    void collect_ctes(const json &node)
+    void
+    collect_ctes(const json &node)
     {
         if (node.is_object()) {
             for (auto it = node.begin(); it != node.end(); ++it) {
@@ -29,7 +33,8 @@ class Walker {
         }
     }
 
-    void walk(const json &node, bool locking)
+    void
+    walk(const json &node, bool locking)
     {
         if (node.is_array()) {
             for (const auto &e : node)
@@ -66,7 +71,8 @@ class Walker {
                 // SELECT ... FOR UPDATE / FOR NO KEY UPDATE locks rows for a write.
                 bool locks = false;
                 for (const auto &lc : v.value("lockingClause", json::array())) {
-                    std::string strength = lc.contains("LockingClause") ? lc["LockingClause"].value("strength", "") : "";
+                    std::string strength =
+                        lc.contains("LockingClause") ? lc["LockingClause"].value("strength", "") : "";
                     if (strength == "LCS_FORUPDATE" || strength == "LCS_FORNOKEYUPDATE")
                         locks = true;
                 }
@@ -87,8 +93,13 @@ class Walker {
     }
 
   private:
-    bool is_cte(const StatementTables::Name &n) const { return n.first.empty() && ctes_.count(n.second); }
-    void add(const StatementTables::Name &n, bool locking)
+    bool
+    is_cte(const StatementTables::Name &n) const
+    {
+        return n.first.empty() && ctes_.count(n.second);
+    }
+    void
+    add(const StatementTables::Name &n, bool locking)
     {
         if (n.second.empty() || is_cte(n))
             return;
@@ -96,7 +107,8 @@ class Walker {
             out_.written.insert(n);
         out_.read.insert(n);
     }
-    void write(const StatementTables::Name &n)
+    void
+    write(const StatementTables::Name &n)
     {
         if (n.second.empty() || is_cte(n))
             return;

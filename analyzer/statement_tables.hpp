@@ -8,7 +8,8 @@
 #include <string>
 #include <utility>
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 enum class TransactionControl { None, Begin, Commit, Rollback };
 

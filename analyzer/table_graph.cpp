@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-namespace pymigrate::analyzer {
-namespace {
+namespace pymigrate::analyzer
+{
+namespace
+{
 
 // A query over k tables ties k-1 pairs' worth, not k(k-1)/2: a wide report
 // query should not weigh more than a join of two tables run as often.

@@ -9,7 +9,8 @@
 
 #include "analyzer/model.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 // How much each kind of tie counts. A foreign key adds `foreign_key` to its
 // edge; queries and transactions add up to `query` / `transaction` for the

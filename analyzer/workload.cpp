@@ -5,7 +5,8 @@
 
 #include "analyzer/sql_parser.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
 const WorkloadBuilder::Parsed &
 WorkloadBuilder::parse(const std::string &text)

@@ -12,9 +12,11 @@
 #include "analyzer/model.hpp"
 #include "analyzer/statement_tables.hpp"
 
-namespace pymigrate::analyzer {
+namespace pymigrate::analyzer
+{
 
-class WorkloadBuilder {
+class WorkloadBuilder
+{
   public:
     explicit WorkloadBuilder(const Schema &schema) : schema_(schema) {}
 

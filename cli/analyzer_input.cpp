@@ -7,7 +7,8 @@
 #include "analyzer/sources.hpp"
 #include "cli/exit_codes.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 void
 AnalyzerInput::add_options(CLI::App &cmd)

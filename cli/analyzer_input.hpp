@@ -12,7 +12,8 @@
 #include "analyzer/analysis.hpp"
 #include "cli/command.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 struct AnalyzerInput {
     std::string ddl, sqlite, from, log, log_format = "auto", log_line_prefix;
@@ -22,7 +23,11 @@ struct AnalyzerInput {
     // Exactly one source: --monolith, --ddl, --sqlite or --from. Throws
     // CLI::ValidationError otherwise.
     void check(const GlobalOptions &global) const;
-    bool from_analysis() const { return !from.empty(); }
+    bool
+    from_analysis() const
+    {
+        return !from.empty();
+    }
     // The model from the source and the log (not for --from).
     analyzer::Model load(const GlobalOptions &global) const;
     // The analysis document given with --from.

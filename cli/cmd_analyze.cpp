@@ -11,8 +11,10 @@
 #include "cli/exit_codes.hpp"
 #include "common/pq.hpp"
 
-namespace pymigrate::cli {
-namespace {
+namespace pymigrate::cli
+{
+namespace
+{
 
 struct AnalyzeOptions {
     AnalyzerInput input;
@@ -127,7 +129,8 @@ void
 register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code)
 {
     auto o = std::make_shared<AnalyzeOptions>();
-    auto *cmd = app.add_subcommand("analyze", "Recommend service boundaries for the monolith and show what the cut costs");
+    auto *cmd =
+        app.add_subcommand("analyze", "Recommend service boundaries for the monolith and show what the cut costs");
     cmd->footer(
         "Reads the schema (and pg_stat_statements, pg_stat_user_tables) of --monolith, or a --ddl or --sqlite file,\n"
         "builds a graph of tables (foreign keys, queries, transactions from --log), cuts it with Leiden, and prints\n"
@@ -153,7 +156,8 @@ register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code)
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--weight-tx", o->weights.transaction, "weight of the most frequent co-write (default 1)")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--pin", o->pins, "TABLE[,TABLE...]=SERVICE: keep tables in a named service (with --from: move them)");
+    cmd->add_option("--pin", o->pins,
+                    "TABLE[,TABLE...]=SERVICE: keep tables in a named service (with --from: move them)");
     cmd->add_option("--rename", o->renames, "OLD=NEW: rename a service");
     cmd->callback([o, &global, &exit_code] { exit_code = run_reporting("analyze", [&] { return run(*o, global); }); });
 }

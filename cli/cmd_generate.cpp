@@ -10,8 +10,10 @@
 #include "cli/command.hpp"
 #include "cli/exit_codes.hpp"
 
-namespace pymigrate::cli {
-namespace {
+namespace pymigrate::cli
+{
+namespace
+{
 
 struct GenerateOptions {
     AnalyzerInput input;
@@ -109,8 +111,7 @@ register_generate(CLI::App &app, GlobalOptions &global, int &exit_code)
                 "  pymigrate generate --monolith \"$DSN\" --name user_service --json");
     o->input.add_options(*cmd);
     cmd->add_option("--name", o->name, "the service (a name from the analysis; with --tables, the new service's name)");
-    cmd->add_option("--tables", o->tables, "the service's tables instead of a service of the analysis")
-        ->delimiter(',');
+    cmd->add_option("--tables", o->tables, "the service's tables instead of a service of the analysis")->delimiter(',');
     cmd->add_option("--out", o->out, "directory to write (default: the service's name)");
     cmd->add_flag("--force", o->force, "write into a directory pymigrate did not create");
     cmd->callback([o, &global, &exit_code] { exit_code = run_reporting("generate", [&] { return run(*o, global); }); });

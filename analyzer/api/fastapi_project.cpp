@@ -2,8 +2,10 @@
 
 #include "analyzer/api/python_code.hpp"
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 std::string
 replace_all(std::string s, const std::string &from, const std::string &to)
@@ -21,12 +23,13 @@ tables_py(const ServiceApi &api)
                     "identifiers and type names in the service's SQL.\"\"\"\n"
                     "from .query import Column, Table\n\n";
     for (const auto &t : api.tables) {
-        o += "\n" + t.constant + " = Table(\n    schema=" + py_str(t.table->schema) + ",\n    name=" +
-             py_str(t.table->name) + ",\n    columns={c.name: c for c in (\n";
+        o += "\n" + t.constant + " = Table(\n    schema=" + py_str(t.table->schema) +
+             ",\n    name=" + py_str(t.table->name) + ",\n    columns={c.name: c for c in (\n";
         for (const auto &c : t.columns) {
             const Column &col = *c.column;
-            o += "        Column(" + py_str(col.name) + ", " + py_str(col.type.sql) + ", " + py_str(cast_type(col.type)) +
-                 ", " + py_str(py_kind(col)) + ", nullable=" + (col.not_null ? "False" : "True");
+            o += "        Column(" + py_str(col.name) + ", " + py_str(col.type.sql) + ", " +
+                 py_str(cast_type(col.type)) + ", " + py_str(py_kind(col)) +
+                 ", nullable=" + (col.not_null ? "False" : "True");
             if (col.type.array_dims)
                 o += ", array=True";
             if (c.read_only)
@@ -62,15 +65,17 @@ field_line(const ApiColumn &c, bool optional)
 std::string
 model_py(const ApiTable &t)
 {
-    std::string o = "\"\"\"Request bodies of table " + replace_all(t.table->key(), "\"", "'") +
-                    ", validated from its column types and constraints.\"\"\"\n"
-                    "import datetime  # noqa: F401\n"
-                    "import decimal  # noqa: F401\n"
-                    "import uuid  # noqa: F401\n"
-                    "from typing import Any, List, Literal, Optional  # noqa: F401\n\n"
-                    "from pydantic import Field, StrictBool, StrictStr, condecimal, confloat, conint, constr  # noqa: F401\n\n"
-                    "from .base import Base64Str, Body  # noqa: F401\n\n\n";
-    o += "class " + t.schema_name + "Create(Body):\n    \"\"\"A new row: columns left out take their default.\"\"\"\n\n";
+    std::string o =
+        "\"\"\"Request bodies of table " + replace_all(t.table->key(), "\"", "'") +
+        ", validated from its column types and constraints.\"\"\"\n"
+        "import datetime  # noqa: F401\n"
+        "import decimal  # noqa: F401\n"
+        "import uuid  # noqa: F401\n"
+        "from typing import Any, List, Literal, Optional  # noqa: F401\n\n"
+        "from pydantic import Field, StrictBool, StrictStr, condecimal, confloat, conint, constr  # noqa: F401\n\n"
+        "from .base import Base64Str, Body  # noqa: F401\n\n\n";
+    o +=
+        "class " + t.schema_name + "Create(Body):\n    \"\"\"A new row: columns left out take their default.\"\"\"\n\n";
     bool any = false;
     for (const auto &c : t.columns)
         if (!c.read_only) {
@@ -105,28 +110,55 @@ router_py(const ApiTable &t)
     key_args = "(" + key_args.substr(0, key_args.size() - 2) + (t.key.size() == 1 ? ",)" : ")");
     const std::string &m = t.module, &S = t.schema_name;
     std::string o = "\"\"\"Endpoints of table " + replace_all(t.table->key(), "\"", "'") + " (" + t.key_kind + ": " +
-                    py_tuple(t.key) + ").\"\"\"\n"
+                    py_tuple(t.key) +
+                    ").\"\"\"\n"
                     "from fastapi import APIRouter, Request, Response\n\n"
                     "from .. import crud\n"
-                    "from ..models." + m + " import " + S + "Create, " + S + "Patch\n"
-                    "from ..tables import " + t.constant + "\n\n"
-                    "router = APIRouter(prefix=" + py_str("/" + t.path) + ", tags=[" + py_str(m) + "])\n\n\n";
-    o += "@router.get(\"\", operation_id=" + py_str("list_" + m) + ")\n"
-         "def list_" + m + "(request: Request):\n"
+                    "from ..models." +
+                    m + " import " + S + "Create, " + S +
+                    "Patch\n"
+                    "from ..tables import " +
+                    t.constant +
+                    "\n\n"
+                    "router = APIRouter(prefix=" +
+                    py_str("/" + t.path) + ", tags=[" + py_str(m) + "])\n\n\n";
+    o += "@router.get(\"\", operation_id=" + py_str("list_" + m) +
+         ")\n"
+         "def list_" +
+         m +
+         "(request: Request):\n"
          "    \"\"\"Filters (?col=op.value), order, limit / offset or cursor, as in the OpenAPI document.\"\"\"\n"
-         "    return crud.list_rows(" + t.constant + ", request.query_params)\n\n\n";
-    o += "@router.post(\"\", status_code=201, operation_id=" + py_str("create_" + m) + ")\n"
-         "def create_" + m + "(body: " + S + "Create):\n"
-         "    return crud.create_row(" + t.constant + ", body.dict(by_alias=True, exclude_unset=True))\n\n\n";
-    o += "@router.get(" + py_str(key_path) + ", operation_id=" + py_str("get_" + m) + ")\n"
-         "def get_" + m + "(" + params + "):\n"
-         "    return crud.get_row(" + t.constant + ", " + key_args + ")\n\n\n";
-    o += "@router.patch(" + py_str(key_path) + ", operation_id=" + py_str("update_" + m) + ")\n"
-         "def update_" + m + "(" + params + ", body: " + S + "Patch):\n"
-         "    return crud.update_row(" + t.constant + ", " + key_args + ", body.dict(by_alias=True, exclude_unset=True))\n\n\n";
-    o += "@router.delete(" + py_str(key_path) + ", status_code=204, operation_id=" + py_str("delete_" + m) + ")\n"
-         "def delete_" + m + "(" + params + "):\n"
-         "    crud.delete_row(" + t.constant + ", " + key_args + ")\n"
+         "    return crud.list_rows(" +
+         t.constant + ", request.query_params)\n\n\n";
+    o += "@router.post(\"\", status_code=201, operation_id=" + py_str("create_" + m) +
+         ")\n"
+         "def create_" +
+         m + "(body: " + S +
+         "Create):\n"
+         "    return crud.create_row(" +
+         t.constant + ", body.dict(by_alias=True, exclude_unset=True))\n\n\n";
+    o += "@router.get(" + py_str(key_path) + ", operation_id=" + py_str("get_" + m) +
+         ")\n"
+         "def get_" +
+         m + "(" + params +
+         "):\n"
+         "    return crud.get_row(" +
+         t.constant + ", " + key_args + ")\n\n\n";
+    o += "@router.patch(" + py_str(key_path) + ", operation_id=" + py_str("update_" + m) +
+         ")\n"
+         "def update_" +
+         m + "(" + params + ", body: " + S +
+         "Patch):\n"
+         "    return crud.update_row(" +
+         t.constant + ", " + key_args + ", body.dict(by_alias=True, exclude_unset=True))\n\n\n";
+    o += "@router.delete(" + py_str(key_path) + ", status_code=204, operation_id=" + py_str("delete_" + m) +
+         ")\n"
+         "def delete_" +
+         m + "(" + params +
+         "):\n"
+         "    crud.delete_row(" +
+         t.constant + ", " + key_args +
+         ")\n"
          "    return Response(status_code=204)\n";
     return o;
 }
@@ -139,16 +171,18 @@ main_py(const ServiceApi &api)
         imports += "from .routers import " + t.module + " as " + t.module + "_router\n";
         routers += "app.include_router(" + t.module + "_router.router)\n";
     }
-    return "\"\"\"" + api.title + ": the FastAPI application generated by pymigrate.\n\n"
+    return "\"\"\"" + api.title +
+           ": the FastAPI application generated by pymigrate.\n\n"
            "Run it with:  DATABASE_URL=postgresql://... python3 -m uvicorn app.main:app\n\"\"\"\n"
            "import json\n"
            "import pathlib\n\n"
            "from fastapi import FastAPI\n"
            "from psycopg import sql\n\n"
            "from . import db, errors\n" +
-           imports +
-           "\napp = FastAPI(title=" + py_str(api.title) + ", version=\"1.0.0\")\n"
-           "errors.install(app)\n" + routers +
+           imports + "\napp = FastAPI(title=" + py_str(api.title) +
+           ", version=\"1.0.0\")\n"
+           "errors.install(app)\n" +
+           routers +
            "\n# The OpenAPI document served is the generated one, checked by a validator when it was generated.\n"
            "_OPENAPI = json.loads((pathlib.Path(__file__).parent / \"openapi.json\").read_text())\n"
            "app.openapi = lambda: _OPENAPI\n\n\n"
@@ -169,23 +203,25 @@ main_py(const ServiceApi &api)
 std::string
 readme(const ServiceApi &api)
 {
-    std::string o = "# " + api.title + "\n\n"
-                    "Generated by `pymigrate generate` from the service's tables. The code is yours: change it freely\n"
-                    "(regenerating overwrites it).\n\n"
-                    "## Run\n\n"
-                    "Needs Debian 12's `python3-fastapi python3-uvicorn python3-psycopg python3-psycopg-pool` (tests:\n"
-                    "`python3-pytest python3-httpx`), with the system Python `/usr/bin/python3`.\n\n"
-                    "    psql \"$DATABASE_URL\" -f schema.sql        # the service's tables, if not there yet\n"
-                    "    DATABASE_URL=postgresql://user@host/db /usr/bin/python3 -m uvicorn app.main:app --port 8000\n"
-                    "    DATABASE_URL=... /usr/bin/python3 -m pytest           # tests through FastAPI's TestClient\n"
-                    "    API_URL=http://127.0.0.1:8000 /usr/bin/python3 -m pytest   # the same tests against a running service\n\n"
-                    "Settings come from the environment: see `app/settings.py`.\n\n"
-                    "## API\n\n"
-                    "`openapi.json` / `openapi.yaml` (OpenAPI 3.0.3), served at `/openapi.json` and `/docs`.\n"
-                    "Per table: `GET /table` (filters `?col=op.value` with eq neq gt gte lt lte like ilike in is,\n"
-                    "`not.` to negate; `order=col.desc`; `limit`/`offset`, or `cursor` from `next_cursor`),\n"
-                    "`POST /table`, `GET|PATCH|DELETE /table/{key...}`. Errors are `{code, message, details, hint}`.\n\n"
-                    "| table | path | key |\n|---|---|---|\n";
+    std::string o =
+        "# " + api.title +
+        "\n\n"
+        "Generated by `pymigrate generate` from the service's tables. The code is yours: change it freely\n"
+        "(regenerating overwrites it).\n\n"
+        "## Run\n\n"
+        "Needs Debian 12's `python3-fastapi python3-uvicorn python3-psycopg python3-psycopg-pool` (tests:\n"
+        "`python3-pytest python3-httpx`), with the system Python `/usr/bin/python3`.\n\n"
+        "    psql \"$DATABASE_URL\" -f schema.sql        # the service's tables, if not there yet\n"
+        "    DATABASE_URL=postgresql://user@host/db /usr/bin/python3 -m uvicorn app.main:app --port 8000\n"
+        "    DATABASE_URL=... /usr/bin/python3 -m pytest           # tests through FastAPI's TestClient\n"
+        "    API_URL=http://127.0.0.1:8000 /usr/bin/python3 -m pytest   # the same tests against a running service\n\n"
+        "Settings come from the environment: see `app/settings.py`.\n\n"
+        "## API\n\n"
+        "`openapi.json` / `openapi.yaml` (OpenAPI 3.0.3), served at `/openapi.json` and `/docs`.\n"
+        "Per table: `GET /table` (filters `?col=op.value` with eq neq gt gte lt lte like ilike in is,\n"
+        "`not.` to negate; `order=col.desc`; `limit`/`offset`, or `cursor` from `next_cursor`),\n"
+        "`POST /table`, `GET|PATCH|DELETE /table/{key...}`. Errors are `{code, message, details, hint}`.\n\n"
+        "| table | path | key |\n|---|---|---|\n";
     for (const auto &t : api.tables) {
         std::string key;
         for (const auto &k : t.key)

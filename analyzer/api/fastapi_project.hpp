@@ -9,7 +9,8 @@
 
 #include "analyzer/api/service_api.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
 // Path (relative to the project) -> content, for every file of the project.
 using ProjectFiles = std::map<std::string, std::string>;

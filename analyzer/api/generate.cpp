@@ -8,8 +8,10 @@
 
 namespace fs = std::filesystem;
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 constexpr const char *kMarker = ".pymigrate-generated";
 
@@ -26,12 +28,13 @@ generate_service(const Model &model, const std::vector<std::string> &tables, con
         throw GenerateError(e.what());
     }
     if (r.api.tables.empty())
-        throw GenerateError("no table of " + service + " can get endpoints: " +
-                            (r.api.skipped.empty() ? std::string("none") : r.api.skipped[0].table + ": " + r.api.skipped[0].reason));
+        throw GenerateError(
+            "no table of " + service + " can get endpoints: " +
+            (r.api.skipped.empty() ? std::string("none") : r.api.skipped[0].table + ": " + r.api.skipped[0].reason));
     std::error_code ec;
     if (fs::exists(out, ec) && !fs::is_empty(out, ec) && !fs::exists(out / kMarker) && !force)
         throw GenerateError(out.string() + " exists and was not written by pymigrate generate: choose another --out, "
-                            "or --force to write into it");
+                                           "or --force to write into it");
     auto doc = openapi_document(r.api);
     std::string json = doc.dump(2) + "\n";
     ProjectFiles files = fastapi_project(r.api, json);

@@ -9,9 +9,11 @@
 
 #include "analyzer/api/service_api.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
-class GenerateError : public std::runtime_error {
+class GenerateError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };

@@ -4,8 +4,10 @@
 
 #include <cmath>
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 using oj = nlohmann::ordered_json;
 
@@ -163,7 +165,8 @@ openapi_document(const ServiceApi &api)
 
     schemas["Error"] = {
         {"type", "object"},
-        {"description", "Every error: a stable code, a message saying what was wrong, and where it helps details and a hint"},
+        {"description",
+         "Every error: a stable code, a message saying what was wrong, and where it helps details and a hint"},
         {"required", {"code", "message"}},
         {"properties",
          {{"code", {{"type", "string"}, {"example", "invalid_filter"}}},
@@ -193,11 +196,11 @@ openapi_document(const ServiceApi &api)
                                           (t.key.size() > 1 ? ", ..." : "") + ")"},
                       {"required", row_required},
                       {"properties", row_props}};
-        schemas[n + "Create"] = {{"type", "object"},
-                                 {"description", "A new row of " + t.table->key() +
-                                                     ": columns left out take their default"},
-                                 {"additionalProperties", false},
-                                 {"properties", create_props}};
+        schemas[n + "Create"] = {
+            {"type", "object"},
+            {"description", "A new row of " + t.table->key() + ": columns left out take their default"},
+            {"additionalProperties", false},
+            {"properties", create_props}};
         if (!create_required.empty())
             schemas[n + "Create"]["required"] = create_required;
         schemas[n + "Patch"] = {{"type", "object"},
@@ -242,8 +245,7 @@ openapi_document(const ServiceApi &api)
                                      "wildcard), in (`in.(a,b)`), is (`is.null`, `is.true`, `is.false`); `not.` before "
                                      "the operator negates"},
                  {"schema",
-                  {{"type", "string"},
-                   {"pattern", "^(not\\.)?(eq|neq|gt|gte|lt|lte|like|ilike|in|is)\\..*$"}}}});
+                  {{"type", "string"}, {"pattern", "^(not\\.)?(eq|neq|gt|gte|lt|lte|like|ilike|in|is)\\..*$"}}}});
         }
         std::string item_path = "/" + t.path;
         oj key_params = oj::array();
@@ -261,7 +263,8 @@ openapi_document(const ServiceApi &api)
         }
         const std::string tag = t.module;
         oj common_errors = {{"400", ref("responses", "BadRequest")}, {"503", ref("responses", "Unavailable")}};
-        oj list_responses = {{"200", {{"description", "A page of rows"}, {"content", json_body(ref("schemas", n + "Page"))}}}};
+        oj list_responses = {
+            {"200", {{"description", "A page of rows"}, {"content", json_body(ref("schemas", n + "Page"))}}}};
         list_responses.update(common_errors);
         paths["/" + t.path] = {
             {"get",
@@ -287,7 +290,8 @@ openapi_document(const ServiceApi &api)
                         {"503", ref("responses", "Unavailable")}};
         oj get_responses = {{"200", {{"description", "The row"}, {"content", json_body(ref("schemas", n))}}}};
         get_responses.update(not_found);
-        oj patch_responses = {{"200", {{"description", "The row as stored"}, {"content", json_body(ref("schemas", n))}}}};
+        oj patch_responses = {
+            {"200", {{"description", "The row as stored"}, {"content", json_body(ref("schemas", n))}}}};
         patch_responses.update(not_found);
         patch_responses["409"] = ref("responses", "Conflict");
         patch_responses["422"] = ref("responses", "Invalid");
@@ -364,7 +368,8 @@ openapi_document(const ServiceApi &api)
     return doc;
 }
 
-namespace {
+namespace
+{
 
 void
 emit(YAML::Emitter &out, const oj &v)

@@ -9,7 +9,8 @@
 
 #include "analyzer/api/service_api.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
 // The filter operators, as PostgREST spells them (`?price=gte.10`).
 inline constexpr const char *kFilterOperators[] = {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is"};

@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <regex>
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 std::string
 number(double v)
@@ -49,11 +51,21 @@ py_str(const std::string &s)
     std::string o = "\"";
     for (unsigned char c : s) {
         switch (c) {
-        case '\\': o += "\\\\"; break;
-        case '"': o += "\\\""; break;
-        case '\n': o += "\\n"; break;
-        case '\r': o += "\\r"; break;
-        case '\t': o += "\\t"; break;
+        case '\\':
+            o += "\\\\";
+            break;
+        case '"':
+            o += "\\\"";
+            break;
+        case '\n':
+            o += "\\n";
+            break;
+        case '\r':
+            o += "\\r";
+            break;
+        case '\t':
+            o += "\\t";
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char buf[8];
@@ -86,20 +98,33 @@ py_kind(const Column &c)
     switch (c.type.kind) {
     case TypeKind::SmallInt:
     case TypeKind::Integer:
-    case TypeKind::BigInt: return "int";
-    case TypeKind::Numeric: return "number";
-    case TypeKind::Float: return "float";
-    case TypeKind::Text: return "string";
-    case TypeKind::Boolean: return "bool";
-    case TypeKind::Uuid: return "uuid";
-    case TypeKind::Date: return "date";
+    case TypeKind::BigInt:
+        return "int";
+    case TypeKind::Numeric:
+        return "number";
+    case TypeKind::Float:
+        return "float";
+    case TypeKind::Text:
+        return "string";
+    case TypeKind::Boolean:
+        return "bool";
+    case TypeKind::Uuid:
+        return "uuid";
+    case TypeKind::Date:
+        return "date";
     case TypeKind::Timestamp:
-    case TypeKind::TimestampTz: return "datetime";
-    case TypeKind::Time: return "time";
-    case TypeKind::Json: return "json";
-    case TypeKind::Bytea: return "bytes";
-    case TypeKind::Enum: return "enum";
-    default: return "other";
+    case TypeKind::TimestampTz:
+        return "datetime";
+    case TypeKind::Time:
+        return "time";
+    case TypeKind::Json:
+        return "json";
+    case TypeKind::Bytea:
+        return "bytes";
+    case TypeKind::Enum:
+        return "enum";
+    default:
+        return "other";
     }
 }
 
@@ -125,9 +150,12 @@ text_output(const Column &c)
     switch (c.type.kind) {
     case TypeKind::Inet:
     case TypeKind::Interval:
-    case TypeKind::Other: return true;
-    case TypeKind::Enum: return c.type.array_dims > 0;
-    default: return false;
+    case TypeKind::Other:
+        return true;
+    case TypeKind::Enum:
+        return c.type.array_dims > 0;
+    default:
+        return false;
     }
 }
 
@@ -183,15 +211,31 @@ pydantic_type(const Column &c)
         t = "Literal[" + py_tuple(c.type.enum_values).substr(1);
         t.back() = ']';
         break;
-    case TypeKind::Boolean: t = "StrictBool"; break;
-    case TypeKind::Uuid: t = "uuid.UUID"; break;
-    case TypeKind::Date: t = "datetime.date"; break;
+    case TypeKind::Boolean:
+        t = "StrictBool";
+        break;
+    case TypeKind::Uuid:
+        t = "uuid.UUID";
+        break;
+    case TypeKind::Date:
+        t = "datetime.date";
+        break;
     case TypeKind::Timestamp:
-    case TypeKind::TimestampTz: t = "datetime.datetime"; break;
-    case TypeKind::Time: t = "datetime.time"; break;
-    case TypeKind::Json: t = "Any"; break;
-    case TypeKind::Bytea: t = "Base64Str"; break;
-    default: t = "StrictStr"; break;
+    case TypeKind::TimestampTz:
+        t = "datetime.datetime";
+        break;
+    case TypeKind::Time:
+        t = "datetime.time";
+        break;
+    case TypeKind::Json:
+        t = "Any";
+        break;
+    case TypeKind::Bytea:
+        t = "Base64Str";
+        break;
+    default:
+        t = "StrictStr";
+        break;
     }
     for (int i = 0; i < c.type.array_dims; ++i)
         t = "List[Optional[" + t + "]]";
@@ -220,7 +264,8 @@ sample_expression(const Column &c)
         double step = std::pow(10.0, -scale);
         double lo = c.bounds.minimum ? *c.bounds.minimum + (c.bounds.exclusive_minimum ? step : 0) : 1;
         double cap = c.type.precision ? std::pow(10.0, *c.type.precision - scale) - 1 : 1000;
-        double hi = std::min(c.bounds.maximum ? *c.bounds.maximum - (c.bounds.exclusive_maximum ? step : 0) : 1000, cap);
+        double hi =
+            std::min(c.bounds.maximum ? *c.bounds.maximum - (c.bounds.exclusive_maximum ? step : 0) : 1000, cap);
         if (lo > hi)
             return std::nullopt;
         return "round(random.uniform(" + number(lo) + ", " + number(hi) + "), " + std::to_string(scale) + ")";
@@ -229,18 +274,29 @@ sample_expression(const Column &c)
         if (!c.type.enum_values.empty())
             return "random.choice(" + py_tuple(c.type.enum_values) + ")";
         return "random_text(" + std::to_string(c.type.max_length ? std::min(*c.type.max_length, 12) : 12) + ")";
-    case TypeKind::Enum: return "random.choice(" + py_tuple(c.type.enum_values) + ")";
-    case TypeKind::Boolean: return "True";
-    case TypeKind::Uuid: return "str(uuid.uuid4())";
-    case TypeKind::Date: return "\"2024-01-15\"";
+    case TypeKind::Enum:
+        return "random.choice(" + py_tuple(c.type.enum_values) + ")";
+    case TypeKind::Boolean:
+        return "True";
+    case TypeKind::Uuid:
+        return "str(uuid.uuid4())";
+    case TypeKind::Date:
+        return "\"2024-01-15\"";
     case TypeKind::Timestamp:
-    case TypeKind::TimestampTz: return "\"2024-01-15T10:00:00+00:00\"";
-    case TypeKind::Time: return "\"10:00:00\"";
-    case TypeKind::Json: return "{\"sample\": random.randint(1, 1000)}";
-    case TypeKind::Bytea: return "\"aGVsbG8=\"";
-    case TypeKind::Inet: return "\"10.0.0.1\"";
-    case TypeKind::Interval: return "\"1 day\"";
-    default: return std::nullopt;
+    case TypeKind::TimestampTz:
+        return "\"2024-01-15T10:00:00+00:00\"";
+    case TypeKind::Time:
+        return "\"10:00:00\"";
+    case TypeKind::Json:
+        return "{\"sample\": random.randint(1, 1000)}";
+    case TypeKind::Bytea:
+        return "\"aGVsbG8=\"";
+    case TypeKind::Inet:
+        return "\"10.0.0.1\"";
+    case TypeKind::Interval:
+        return "\"1 day\"";
+    default:
+        return std::nullopt;
     }
 }
 
@@ -254,15 +310,22 @@ wrong_type_expression(const Column &c)
     case TypeKind::Integer:
     case TypeKind::BigInt:
     case TypeKind::Numeric:
-    case TypeKind::Float: return "\"not-a-number\"";
-    case TypeKind::Boolean: return "\"not-a-boolean\"";
-    case TypeKind::Uuid: return "\"not-a-uuid\"";
-    case TypeKind::Date: return "\"not-a-date\"";
+    case TypeKind::Float:
+        return "\"not-a-number\"";
+    case TypeKind::Boolean:
+        return "\"not-a-boolean\"";
+    case TypeKind::Uuid:
+        return "\"not-a-uuid\"";
+    case TypeKind::Date:
+        return "\"not-a-date\"";
     case TypeKind::Timestamp:
-    case TypeKind::TimestampTz: return "\"not-a-timestamp\"";
+    case TypeKind::TimestampTz:
+        return "\"not-a-timestamp\"";
     case TypeKind::Text:
-    case TypeKind::Enum: return "12345";
-    default: return std::nullopt;
+    case TypeKind::Enum:
+        return "12345";
+    default:
+        return std::nullopt;
     }
 }
 

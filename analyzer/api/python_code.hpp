@@ -8,7 +8,8 @@
 
 #include "analyzer/api/service_api.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
 // A Python string literal ("..." with escapes) for any text.
 std::string py_str(const std::string &s);

@@ -10,8 +10,10 @@
 #include "analyzer/api/openapi.hpp"
 #include "analyzer/api/python_code.hpp"
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 bool
 filterable(const Column &c)
@@ -53,11 +55,13 @@ struct Factory {
     std::set<std::string> fk_columns;
 };
 
-class FactoryBuilder {
+class FactoryBuilder
+{
   public:
     explicit FactoryBuilder(const ServiceApi &api) : api_(api) {}
 
-    const Factory &get(const ApiTable &t)
+    const Factory &
+    get(const ApiTable &t)
     {
         auto it = done_.find(t.module);
         if (it != done_.end())
@@ -75,7 +79,8 @@ class FactoryBuilder {
     }
 
   private:
-    Factory build(const ApiTable &t)
+    Factory
+    build(const ApiTable &t)
     {
         Factory f;
         int n = 0;
@@ -89,7 +94,8 @@ class FactoryBuilder {
             const ApiTable *parent = api_.find(r.ref_table);
             if (!parent || r.ref_table == t.table->key()) {
                 f.creatable = false;
-                f.reason = "a required foreign key references " + r.ref_table + " (itself or a table without endpoints)";
+                f.reason =
+                    "a required foreign key references " + r.ref_table + " (itself or a table without endpoints)";
                 return f;
             }
             const Factory &pf = get(*parent);
@@ -106,12 +112,14 @@ class FactoryBuilder {
             }
         }
         for (const auto &c : t.columns) {
-            if (c.read_only || f.fk_columns.count(c.column->name) || !(c.required || (c.in_key && !c.column->default_expr)))
+            if (c.read_only || f.fk_columns.count(c.column->name) ||
+                !(c.required || (c.in_key && !c.column->default_expr)))
                 continue;
             auto sample = sample_expression(*c.column);
             if (!sample) {
                 f.creatable = false;
-                f.reason = "column " + c.column->name + " (" + c.column->type.sql + ") has a type the tests cannot fill";
+                f.reason =
+                    "column " + c.column->name + " (" + c.column->type.sql + ") has a type the tests cannot fill";
                 return f;
             }
             f.body += "    body[" + py_str(c.column->name) + "] = " + *sample + "\n";
@@ -127,24 +135,29 @@ class FactoryBuilder {
 std::string
 factories_py(const ServiceApi &api, FactoryBuilder &fb)
 {
-    std::string o = "\"\"\"Row factories for the tests: body_<table>(client) is a valid new row for the create endpoint\n"
-                    "(rows it must reference are created first), make_<table>(client) creates one.\"\"\"\n"
-                    "import random\n"
-                    "import string\n"
-                    "import uuid  # noqa: F401\n\n"
-                    "import pytest\n\n\n"
-                    "def random_text(n):\n"
-                    "    return \"\".join(random.choice(string.ascii_lowercase) for _ in range(n))\n";
+    std::string o =
+        "\"\"\"Row factories for the tests: body_<table>(client) is a valid new row for the create endpoint\n"
+        "(rows it must reference are created first), make_<table>(client) creates one.\"\"\"\n"
+        "import random\n"
+        "import string\n"
+        "import uuid  # noqa: F401\n\n"
+        "import pytest\n\n\n"
+        "def random_text(n):\n"
+        "    return \"\".join(random.choice(string.ascii_lowercase) for _ in range(n))\n";
     for (const auto &t : api.tables) {
         const Factory &f = fb.get(t);
         o += "\n\ndef body_" + t.module + "(client):\n";
         if (!f.creatable) {
-            o += "    pytest.skip(" + py_str("the tests cannot create rows of " + t.table->key() + ": " + f.reason) + ")\n";
+            o += "    pytest.skip(" + py_str("the tests cannot create rows of " + t.table->key() + ": " + f.reason) +
+                 ")\n";
         } else {
             o += "    body = {}\n" + f.body + "    return body\n";
         }
-        o += "\n\ndef make_" + t.module + "(client):\n"
-             "    r = client.post(" + py_str("/" + t.path) + ", json=body_" + t.module + "(client))\n"
+        o += "\n\ndef make_" + t.module +
+             "(client):\n"
+             "    r = client.post(" +
+             py_str("/" + t.path) + ", json=body_" + t.module +
+             "(client))\n"
              "    assert r.status_code == 201, r.text\n"
              "    return r.json()\n";
     }
@@ -215,9 +228,15 @@ table_tests_py(const ApiTable &t, const Factory &f)
          "import random  # noqa: F401\n"
          "import uuid  # noqa: F401\n"
          "from urllib.parse import quote\n\n"
-         "from factories import body_" + t.module + ", make_" + t.module + ", random_text  # noqa: F401\n\n"
-         "PATH = " + py_str("/" + t.path) + "\n"
-         "KEY = (" + key_names + ")\n\n\n"
+         "from factories import body_" +
+         t.module + ", make_" + t.module +
+         ", random_text  # noqa: F401\n\n"
+         "PATH = " +
+         py_str("/" + t.path) +
+         "\n"
+         "KEY = (" +
+         key_names +
+         ")\n\n\n"
          "def key_path(row):\n"
          "    return PATH + \"\".join(\"/\" + quote(str(row[k]), safe=\"\") for k in KEY)\n\n\n"
          "def test_list_returns_a_page(client):\n"
@@ -230,26 +249,35 @@ table_tests_py(const ApiTable &t, const Factory &f)
          "    assert r.status_code == 400, r.text\n"
          "    assert r.json()[\"code\"] == \"unknown_parameter\" and \"no_such_column\" in r.json()[\"message\"]\n\n\n"
          "def test_bad_paging_and_order_are_rejected(client):\n"
-         "    for params in ({\"limit\": \"0\"}, {\"limit\": \"abc\"}, {\"offset\": \"-1\"}, {\"cursor\": \"not-a-cursor\"}):\n"
+         "    for params in ({\"limit\": \"0\"}, {\"limit\": \"abc\"}, {\"offset\": \"-1\"}, {\"cursor\": "
+         "\"not-a-cursor\"}):\n"
          "        r = client.get(PATH, params=params)\n"
          "        assert r.status_code == 400, (params, r.text)\n"
          "    r = client.get(PATH, params={\"order\": \"no_such_column.desc\"})\n"
          "    assert r.status_code == 400 and r.json()[\"code\"] == \"unknown_column\", r.text\n";
     if (filter)
         o += "\n\ndef test_unknown_operator_is_rejected(client):\n"
-             "    r = client.get(PATH, params={" + py_str(filter->name) + ": \"zz.1\"})\n"
+             "    r = client.get(PATH, params={" +
+             py_str(filter->name) +
+             ": \"zz.1\"})\n"
              "    assert r.status_code == 400 and r.json()[\"code\"] == \"invalid_filter\", r.text\n";
     if (typed_col)
         o += "\n\ndef test_wrong_type_in_filter_is_rejected(client):\n"
-             "    r = client.get(PATH, params={" + py_str(typed_col->name) + ": \"eq.1; DROP TABLE x\"})\n"
+             "    r = client.get(PATH, params={" +
+             py_str(typed_col->name) +
+             ": \"eq.1; DROP TABLE x\"})\n"
              "    assert r.status_code == 400 and r.json()[\"code\"] == \"invalid_value\", r.text\n";
     if (text_col)
         o += "\n\ndef test_filter_value_is_data_not_sql(client):\n"
-             "    r = client.get(PATH, params={" + py_str(text_col->name) + ": \"eq.' OR '1'='1\"})\n"
+             "    r = client.get(PATH, params={" +
+             py_str(text_col->name) +
+             ": \"eq.' OR '1'='1\"})\n"
              "    assert r.status_code == 200, r.text\n"
              "    assert r.json()[\"items\"] == []\n";
     o += "\n\ndef test_crud_round_trip(client):\n"
-         "    row = make_" + t.module + "(client)\n"
+         "    row = make_" +
+         t.module +
+         "(client)\n"
          "    r = client.get(key_path(row))\n"
          "    assert r.status_code == 200, r.text\n"
          "    assert r.json() == row\n";
@@ -260,38 +288,56 @@ table_tests_py(const ApiTable &t, const Factory &f)
              "    r = client.get(PATH, params={KEY[0]: \"in.(\" + str(row[KEY[0]]) + \")\"})\n"
              "    assert r.json()[\"items\"] == [row], r.text\n";
     if (patch)
-        o += "    new = " + *sample_expression(*patch->column) + "\n"
-             "    r = client.patch(key_path(row), json={" + py_str(patch->column->name) + ": new})\n"
+        o += "    new = " + *sample_expression(*patch->column) +
+             "\n"
+             "    r = client.patch(key_path(row), json={" +
+             py_str(patch->column->name) +
+             ": new})\n"
              "    assert r.status_code == 200, r.text\n"
-             "    assert r.json()[" + py_str(patch->column->name) + "] == new\n";
+             "    assert r.json()[" +
+             py_str(patch->column->name) + "] == new\n";
     o += "    r = client.delete(key_path(row))\n"
          "    assert r.status_code == 204, r.text\n"
          "    r = client.get(key_path(row))\n"
          "    assert r.status_code == 404 and r.json()[\"code\"] == \"not_found\", r.text\n";
     o += "\n\ndef test_unknown_field_is_rejected(client):\n"
-         "    body = body_" + t.module + "(client)\n"
+         "    body = body_" +
+         t.module +
+         "(client)\n"
          "    body[\"no_such_column\"] = 1\n"
          "    r = client.post(PATH, json=body)\n"
          "    assert r.status_code == 422 and r.json()[\"code\"] == \"invalid_body\", r.text\n";
     if (too_long)
         o += "\n\ndef test_too_long_string_is_rejected(client):\n"
-             "    body = body_" + t.module + "(client)\n"
-             "    body[" + py_str(too_long->column->name) + "] = \"x\" * " +
-             std::to_string(*too_long->column->type.max_length + 1) + "\n"
+             "    body = body_" +
+             t.module +
+             "(client)\n"
+             "    body[" +
+             py_str(too_long->column->name) + "] = \"x\" * " + std::to_string(*too_long->column->type.max_length + 1) +
+             "\n"
              "    r = client.post(PATH, json=body)\n"
              "    assert r.status_code == 422 and r.json()[\"code\"] == \"invalid_body\", r.text\n"
-             "    assert " + py_str(too_long->column->name) + " in r.json()[\"message\"]\n";
+             "    assert " +
+             py_str(too_long->column->name) + " in r.json()[\"message\"]\n";
     if (wrong)
         o += "\n\ndef test_wrong_type_in_body_is_rejected(client):\n"
-             "    body = body_" + t.module + "(client)\n"
-             "    body[" + py_str(wrong->column->name) + "] = " + *wrong_type_expression(*wrong->column) + "\n"
+             "    body = body_" +
+             t.module +
+             "(client)\n"
+             "    body[" +
+             py_str(wrong->column->name) + "] = " + *wrong_type_expression(*wrong->column) +
+             "\n"
              "    r = client.post(PATH, json=body)\n"
              "    assert r.status_code == 422 and r.json()[\"code\"] == \"invalid_body\", r.text\n";
     o += "\n\ndef test_keyset_pagination(client):\n"
          "    first = client.get(PATH, params={\"limit\": 1})\n"
          "    if first.json()[\"next_cursor\"] is None:\n"
-         "        make_" + t.module + "(client)\n"
-         "        make_" + t.module + "(client)\n"
+         "        make_" +
+         t.module +
+         "(client)\n"
+         "        make_" +
+         t.module +
+         "(client)\n"
          "        first = client.get(PATH, params={\"limit\": 1})\n"
          "    assert first.status_code == 200, first.text\n"
          "    cursor = first.json()[\"next_cursor\"]\n"

@@ -5,8 +5,10 @@
 #include <set>
 #include <stdexcept>
 
-namespace pymigrate::analyzer::api {
-namespace {
+namespace pymigrate::analyzer::api
+{
+namespace
+{
 
 bool
 generated_default(const Column &c)
@@ -42,13 +44,12 @@ std::string
 python_identifier(const std::string &name)
 {
     static const std::set<std::string> reserved = {
-        "False", "None",   "True",  "and",   "as",       "assert", "async",  "await",    "break",  "class",
-        "continue", "def", "del",   "elif",  "else",     "except", "finally", "for",     "from",   "global",
-        "if",    "import", "in",    "is",    "lambda",   "nonlocal", "not",   "or",      "pass",   "raise",
-        "return", "try",   "while", "with",  "yield",
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+        "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
         // Names the generated modules use themselves, and pydantic's BaseModel attributes.
-        "json",  "dict",   "copy",  "fields", "schema",  "construct", "validate", "sql", "self", "cls", "request",
-        "client", "body",  "row",   "table", "key"};
+        "json", "dict", "copy", "fields", "schema", "construct", "validate", "sql", "self", "cls", "request", "client",
+        "body", "row", "table", "key"};
     std::string id;
     for (size_t i = 0; i < name.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(name[i]);
@@ -180,8 +181,7 @@ build_service_api(const Model &model, const std::vector<std::string> &tables, co
                 cols += (cols.empty() ? "" : ", ") + c;
             for (const auto &c : fk.ref_columns)
                 refs += (refs.empty() ? "" : ", ") + c;
-            api.cross_service_references.push_back(fk.table + " (" + cols + ") -> " + fk.ref_table + " (" + refs +
-                                                   ")");
+            api.cross_service_references.push_back(fk.table + " (" + cols + ") -> " + fk.ref_table + " (" + refs + ")");
         }
     }
     return api;

@@ -9,7 +9,8 @@
 
 #include "analyzer/model.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
 struct ApiColumn {
     const Column *column;
@@ -29,12 +30,12 @@ struct ApiReference {
 
 struct ApiTable {
     const Table *table;
-    std::string module;     // Python module name (orders, order_items, user_)
-    std::string path;       // URL segment (orders, order_items)
-    std::string schema_name; // OpenAPI component name (Orders, OrderItems)
-    std::string constant;   // Python constant of its spec (ORDERS)
+    std::string module;           // Python module name (orders, order_items, user_)
+    std::string path;             // URL segment (orders, order_items)
+    std::string schema_name;      // OpenAPI component name (Orders, OrderItems)
+    std::string constant;         // Python constant of its spec (ORDERS)
     std::vector<std::string> key; // primary key, or a NOT NULL unique key when there is none
-    std::string key_kind;   // "primary key" or "unique key <name>"
+    std::string key_kind;         // "primary key" or "unique key <name>"
     std::vector<ApiColumn> columns;
     std::vector<ApiReference> references; // to tables of the same service
     const ApiColumn *api_column(const std::string &name) const;
@@ -46,8 +47,8 @@ struct SkippedTable {
 };
 
 struct ServiceApi {
-    std::string service;    // the service's name
-    std::string title;      // human title ("order_service API")
+    std::string service; // the service's name
+    std::string title;   // human title ("order_service API")
     const Model *model = nullptr;
     std::vector<ApiTable> tables;
     std::vector<SkippedTable> skipped;

@@ -7,7 +7,8 @@
 
 #include "analyzer/api/service_api.hpp"
 
-namespace pymigrate::analyzer::api {
+namespace pymigrate::analyzer::api
+{
 
 std::string service_ddl(const ServiceApi &api);
 

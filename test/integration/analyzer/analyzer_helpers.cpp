@@ -13,7 +13,8 @@
 
 namespace fs = std::filesystem;
 
-namespace pymigrate::analyzer::testing {
+namespace pymigrate::analyzer::testing
+{
 
 std::string
 shell_quote(const std::string &s)

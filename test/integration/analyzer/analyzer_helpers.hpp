@@ -11,10 +11,11 @@
 
 #include "test/harness/cluster.hpp"
 
-namespace pymigrate::analyzer::testing {
+namespace pymigrate::analyzer::testing
+{
 
 struct Output {
-    int status = -1; // exit status, or -1 when the program did not exit normally
+    int status = -1;  // exit status, or -1 when the program did not exit normally
     std::string text; // stdout and stderr together
 };
 
@@ -25,13 +26,18 @@ std::string shell_quote(const std::string &s);
 Output run_cli(const std::vector<std::string> &args);
 
 // A directory removed at the end of the test.
-class TempDir {
+class TempDir
+{
   public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir &) = delete;
     TempDir &operator=(const TempDir &) = delete;
-    const std::filesystem::path &path() const { return path_; }
+    const std::filesystem::path &
+    path() const
+    {
+        return path_;
+    }
 
   private:
     std::filesystem::path path_;

@@ -21,11 +21,14 @@ using namespace pymigrate::testing;
 using namespace pymigrate::analyzer::testing;
 namespace fs = std::filesystem;
 
-namespace {
+namespace
+{
 
-class GeneratedService : public ClusterSuite<GeneratedService, 1> {
+class GeneratedService : public ClusterSuite<GeneratedService, 1>
+{
   public:
-    static ClusterOptions options(int)
+    static ClusterOptions
+    options(int)
     {
         ClusterOptions o;
         o.name = "api";
@@ -40,14 +43,15 @@ bin(const char *name)
 }
 
 // uvicorn serving the generated app, stopped when the test ends.
-class Uvicorn {
+class Uvicorn
+{
   public:
     Uvicorn(const fs::path &project, const std::string &database_url, int port)
     {
         std::string cmd = "cd " + shell_quote(project.string()) + " && DATABASE_URL=" + shell_quote(database_url) +
                           " exec /usr/bin/python3 -m uvicorn app.main:app --host 127.0.0.1 --port " +
-                          std::to_string(port) + " --log-level warning > " + shell_quote((project / "uvicorn.log").string()) +
-                          " 2>&1";
+                          std::to_string(port) + " --log-level warning > " +
+                          shell_quote((project / "uvicorn.log").string()) + " 2>&1";
         char *argv[] = {const_cast<char *>("/bin/sh"), const_cast<char *>("-c"), cmd.data(), nullptr};
         if (posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, argv, environ) != 0)
             pid_ = -1;
@@ -62,7 +66,11 @@ class Uvicorn {
     }
     Uvicorn(const Uvicorn &) = delete;
     Uvicorn &operator=(const Uvicorn &) = delete;
-    bool started() const { return pid_ > 0; }
+    bool
+    started() const
+    {
+        return pid_ > 0;
+    }
 
   private:
     pid_t pid_ = -1;
@@ -73,8 +81,9 @@ probe(const std::string &base, const nlohmann::json &requests, const fs::path &d
 {
     auto file = dir / "requests.json";
     std::ofstream(file) << requests.dump();
-    Output out = run("/usr/bin/python3 " + shell_quote((source_dir() / "test/integration/analyzer/http_probe.py").string()) +
-                     " " + shell_quote(base) + " " + shell_quote(file.string()));
+    Output out =
+        run("/usr/bin/python3 " + shell_quote((source_dir() / "test/integration/analyzer/http_probe.py").string()) +
+            " " + shell_quote(base) + " " + shell_quote(file.string()));
     if (out.status != 0)
         throw std::runtime_error("http_probe.py failed: " + out.text);
     return nlohmann::json::parse(out.text);
@@ -142,8 +151,8 @@ TEST_F(GeneratedService, SampleServiceRunsUnderUvicornAndPassesItsTests)
     std::string base = "http://127.0.0.1:" + std::to_string(port);
     bool up = false;
     for (int i = 0; i < 100 && !up; ++i) {
-        up = run("/usr/bin/python3 -c " + shell_quote("import httpx,sys; sys.exit(httpx.get('" + base +
-                                                     "/health').status_code != 200)"))
+        up = run("/usr/bin/python3 -c " +
+                 shell_quote("import httpx,sys; sys.exit(httpx.get('" + base + "/health').status_code != 200)"))
                  .status == 0;
         if (!up)
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -166,15 +175,22 @@ TEST_F(GeneratedService, SampleServiceRunsUnderUvicornAndPassesItsTests)
         {{"method", "POST"}, {"path", "/orders"}, {"json", {{"user_id", "not-a-uuid"}, {"subtotal", 1}, {"total", 1}}}},
         {{"method", "POST"},
          {"path", "/orders"},
-         {"json", {{"user_id", "00000000-0000-0000-0000-000000000001"}, {"subtotal", 1}, {"total", 1},
-                   {"coupon_code", std::string(30, 'x')}}}},
+         {"json",
+          {{"user_id", "00000000-0000-0000-0000-000000000001"},
+           {"subtotal", 1},
+           {"total", 1},
+           {"coupon_code", std::string(30, 'x')}}}},
         {{"method", "POST"},
          {"path", "/orders"},
-         {"json", {{"user_id", "00000000-0000-0000-0000-000000000001"}, {"subtotal", 1}, {"total", 1}, {"colour", "red"}}}},
+         {"json",
+          {{"user_id", "00000000-0000-0000-0000-000000000001"}, {"subtotal", 1}, {"total", 1}, {"colour", "red"}}}},
         {{"method", "POST"},
          {"path", "/orders"},
-         {"json", {{"user_id", "00000000-0000-0000-0000-000000000001"}, {"subtotal", 12.5}, {"total", 12.5},
-                   {"notes", injection}}}},
+         {"json",
+          {{"user_id", "00000000-0000-0000-0000-000000000001"},
+           {"subtotal", 12.5},
+           {"total", 12.5},
+           {"notes", injection}}}},
         {{"method", "GET"}, {"path", "/orders"}, {"params", {{"notes", "eq." + injection}}}},
         {{"method", "GET"}, {"path", "/orders"}, {"params", {{"limit", "100000"}}}},
     });
@@ -218,7 +234,8 @@ TEST_F(GeneratedService, SampleServiceRunsUnderUvicornAndPassesItsTests)
     EXPECT_EQ(cluster(0).connect("svc").scalar("SELECT count(*) > 1000 FROM orders"), "t");
 
     // The same generated tests, against the running service.
-    tests = run("cd " + shell_quote(project.string()) + " && API_URL=" + shell_quote(base) + " /usr/bin/python3 -m pytest");
+    tests =
+        run("cd " + shell_quote(project.string()) + " && API_URL=" + shell_quote(base) + " /usr/bin/python3 -m pytest");
     EXPECT_EQ(tests.status, 0) << tests.text;
 }
 
@@ -243,9 +260,9 @@ CREATE TABLE "user" ("ID" int PRIMARY KEY, "Full Name" varchar(40) NOT NULL, tag
 CREATE TABLE audit_log (at timestamptz, what text);
 )SQL";
     auto project = dir.path() / "odd";
-    Output out = run_cli({"generate", "--ddl", ddl.string(), "--tables",
-                            "\"Sales Dept\".\"Order Items\",\"user\",audit_log", "--name", "odd_service", "--out",
-                            project.string()});
+    Output out =
+        run_cli({"generate", "--ddl", ddl.string(), "--tables", "\"Sales Dept\".\"Order Items\",\"user\",audit_log",
+                 "--name", "odd_service", "--out", project.string()});
     ASSERT_EQ(out.status, 0) << out.text;
     EXPECT_NE(out.text.find("skipped audit_log: no primary key"), std::string::npos) << out.text;
     Output lint = openapi_lint(project / "openapi.yaml");
@@ -253,10 +270,10 @@ CREATE TABLE audit_log (at timestamptz, what text);
 
     create_service_database(cluster(0), "odd", project, {}, "");
     EXPECT_EQ(cluster(0).connect("odd").scalar("SELECT count(*) FROM pg_tables WHERE tablename IN "
-                                                 "('Order Items', 'user', 'audit_log')"),
+                                               "('Order Items', 'user', 'audit_log')"),
               "3");
-    Output tests = run("cd " + shell_quote(project.string()) + " && DATABASE_URL=" +
-                       shell_quote(cluster(0).dsn("odd")) + " /usr/bin/python3 -m pytest");
+    Output tests = run("cd " + shell_quote(project.string()) +
+                       " && DATABASE_URL=" + shell_quote(cluster(0).dsn("odd")) + " /usr/bin/python3 -m pytest");
     EXPECT_EQ(tests.status, 0) << tests.text;
     EXPECT_NE(tests.text.find(" passed"), std::string::npos) << tests.text;
 

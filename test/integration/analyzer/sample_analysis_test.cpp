@@ -10,13 +10,16 @@
 using namespace pymigrate::testing;
 using namespace pymigrate::analyzer::testing;
 
-namespace {
+namespace
+{
 
 constexpr const char *kPrefix = "%m [%p] %c %x ";
 
-class SampleAnalysis : public ClusterSuite<SampleAnalysis, 1> {
+class SampleAnalysis : public ClusterSuite<SampleAnalysis, 1>
+{
   public:
-    static ClusterOptions options(int)
+    static ClusterOptions
+    options(int)
     {
         ClusterOptions o;
         o.name = "shop";
@@ -25,7 +28,8 @@ class SampleAnalysis : public ClusterSuite<SampleAnalysis, 1> {
         return o;
     }
 
-    static void SetUpTestSuite()
+    static void
+    SetUpTestSuite()
     {
         ClusterSuite::SetUpTestSuite();
         try {
@@ -41,12 +45,14 @@ class SampleAnalysis : public ClusterSuite<SampleAnalysis, 1> {
     }
 
   protected:
-    void SetUp() override
+    void
+    SetUp() override
     {
         ClusterSuite::SetUp();
         ASSERT_EQ(workload_error(), "") << "loading the sample monolith or running its workload failed";
     }
-    static std::string &workload_error()
+    static std::string &
+    workload_error()
     {
         static std::string e;
         return e;
@@ -59,9 +65,9 @@ TEST_F(SampleAnalysis, RecommendedServicesKeepRelatedTablesTogether)
 {
     TempDir dir;
     auto json = dir.path() / "shop.json", svg = dir.path() / "shop.svg", dot = dir.path() / "shop.dot";
-    Output out = run_cli({"analyze", "--monolith", cluster(0).dsn("shop"), "--log", cluster(0).log_file().string(),
-                            "--log-line-prefix", kPrefix, "-o", json.string(), "--svg", svg.string(), "--dot",
-                            dot.string()});
+    Output out =
+        run_cli({"analyze", "--monolith", cluster(0).dsn("shop"), "--log", cluster(0).log_file().string(),
+                 "--log-line-prefix", kPrefix, "-o", json.string(), "--svg", svg.string(), "--dot", dot.string()});
     ASSERT_EQ(out.status, 0) << out.text;
     std::ifstream in(json);
     auto a = nlohmann::json::parse(in);

@@ -11,7 +11,8 @@
 using namespace pymigrate::analyzer;
 using pymigrate::analyzer::testing::TempFile;
 
-namespace {
+namespace
+{
 
 Model
 sample_model()

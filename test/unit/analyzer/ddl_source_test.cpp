@@ -8,7 +8,6 @@
 using namespace pymigrate::analyzer;
 using pymigrate::analyzer::testing::TempFile;
 
-
 TEST(DdlSource, SampleMonolithHasItsTablesKeysAndConstraints)
 {
     TempFile f(".sql", pymigrate::analyzer::testing::sample_ddl());

@@ -13,7 +13,8 @@ using namespace pymigrate::analyzer;
 using namespace pymigrate::analyzer::api;
 using pymigrate::analyzer::testing::TempFile;
 
-namespace {
+namespace
+{
 
 Model
 model_of(const std::string &ddl)
@@ -27,7 +28,8 @@ model_of(const std::string &ddl)
 TEST(OpenApi, SchemasFromTypesAndConstraints)
 {
     Model m = model_of(pymigrate::analyzer::testing::sample_ddl());
-    ServiceApi api = build_service_api(m, {"orders", "order_items", "payments", "users", "user_addresses", "coupons"}, "order_service");
+    ServiceApi api = build_service_api(m, {"orders", "order_items", "payments", "users", "user_addresses", "coupons"},
+                                       "order_service");
     auto doc = openapi_document(api);
     EXPECT_EQ(doc["openapi"], "3.0.3");
     const auto &s = doc["components"]["schemas"];

@@ -8,7 +8,8 @@
 using namespace pymigrate::analyzer;
 using pymigrate::analyzer::testing::TempFile;
 
-namespace {
+namespace
+{
 
 std::string
 csv_line(const std::string &session, const std::string &vxid, const std::string &xid, const std::string &message)
@@ -21,7 +22,8 @@ csv_line(const std::string &session, const std::string &vxid, const std::string 
     }
     quoted += '"';
     return "2024-05-01 10:00:00.123 UTC,\"app\",\"shop\",4242,\"[local]\"," + session + ",1,\"INSERT\"," +
-           "2024-05-01 09:59:00 UTC," + vxid + "," + xid + ",LOG,00000," + quoted + ",,,,,,,,,\"psql\",\"client backend\",,0\n";
+           "2024-05-01 09:59:00 UTC," + vxid + "," + xid + ",LOG,00000," + quoted +
+           ",,,,,,,,,\"psql\",\"client backend\",,0\n";
 }
 
 } // namespace
@@ -31,7 +33,8 @@ TEST(StatementLog, CsvlogGroupsByVirtualTransaction)
     std::string log = csv_line("6632.1", "3/7", "0", "statement: BEGIN") +
                       csv_line("6632.1", "3/7", "0", "statement: INSERT INTO orders VALUES (1)") +
                       csv_line("6633.2", "4/1", "0", "statement: SELECT 1") +
-                      csv_line("6632.1", "3/7", "901", "duration: 0.1 ms  statement: INSERT INTO \"order_items\"\nVALUES (1, 'a,b')") +
+                      csv_line("6632.1", "3/7", "901",
+                               "duration: 0.1 ms  statement: INSERT INTO \"order_items\"\nVALUES (1, 'a,b')") +
                       csv_line("6632.1", "3/7", "901", "statement: COMMIT") +
                       csv_line("6632.1", "3/8", "0", "execute <unnamed>: UPDATE payments SET x = $1");
     TempFile f(".csv", log);
@@ -59,7 +62,8 @@ TEST(StatementLog, StderrWithSessionAndXidInThePrefix)
     StatementLog l = read_statement_log(f.path(), {"auto", prefix});
     EXPECT_EQ(l.format, "stderr");
     ASSERT_EQ(l.transactions.size(), 3u);
-    EXPECT_EQ(l.transactions[0], (std::vector<std::string>{"INSERT INTO orders\nVALUES (1);", "INSERT INTO payments VALUES (1);"}));
+    EXPECT_EQ(l.transactions[0],
+              (std::vector<std::string>{"INSERT INTO orders\nVALUES (1);", "INSERT INTO payments VALUES (1);"}));
     EXPECT_EQ(l.transactions[1], std::vector<std::string>{"SELECT 1;"});
     // log_statement = 'mod' logs no BEGIN: the transaction id ties the writes together.
     EXPECT_EQ(l.transactions[2].size(), 2u);
@@ -67,7 +71,9 @@ TEST(StatementLog, StderrWithSessionAndXidInThePrefix)
 
 TEST(StatementLog, Jsonlog)
 {
-    TempFile f(".json", R"J({"timestamp":"2024-05-01 10:00:00.001 UTC","session_id":"6632.1","vxid":"3/7","txid":0,"error_severity":"LOG","message":"statement: INSERT INTO a VALUES (1)"}
+    TempFile f(
+        ".json",
+        R"J({"timestamp":"2024-05-01 10:00:00.001 UTC","session_id":"6632.1","vxid":"3/7","txid":0,"error_severity":"LOG","message":"statement: INSERT INTO a VALUES (1)"}
 {"timestamp":"2024-05-01 10:00:00.002 UTC","session_id":"6632.1","vxid":"3/7","txid":900,"error_severity":"LOG","message":"statement: INSERT INTO b VALUES (1)"}
 )J");
     StatementLog l = read_statement_log(f.path(), {});

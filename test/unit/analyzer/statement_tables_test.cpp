@@ -6,7 +6,8 @@
 
 using namespace pymigrate::analyzer;
 
-namespace {
+namespace
+{
 
 StatementTables
 tables_of(const std::string &sql)

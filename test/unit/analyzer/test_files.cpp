@@ -4,7 +4,8 @@
 
 #include "test/harness/datasets.hpp"
 
-namespace pymigrate::analyzer::testing {
+namespace pymigrate::analyzer::testing
+{
 std::string
 sample_ddl()
 {

@@ -7,9 +7,11 @@
 #include <fstream>
 #include <string>
 
-namespace pymigrate::analyzer::testing {
+namespace pymigrate::analyzer::testing
+{
 
-class TempFile {
+class TempFile
+{
   public:
     TempFile(const std::string &suffix, const std::string &content)
     {
@@ -20,10 +22,15 @@ class TempFile {
     ~TempFile() { std::filesystem::remove_all(path_); }
     TempFile(const TempFile &) = delete;
     TempFile &operator=(const TempFile &) = delete;
-    std::string path() const { return path_.string(); }
+    std::string
+    path() const
+    {
+        return path_.string();
+    }
 
   private:
-    static int &counter()
+    static int &
+    counter()
     {
         static int n = 0;
         return n;
