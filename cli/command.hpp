@@ -22,5 +22,7 @@ struct GlobalOptions {
 using Register = void (*)(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 void register_version(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_generate(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 } // namespace pymigrate::cli

@@ -26,6 +26,8 @@ main(int argc, char **argv)
     int exit_code = kOk;
     const Register commands[] = {
         register_version,
+        register_analyze,
+        register_generate,
     };
     for (Register r : commands)
         r(app, global, exit_code);
