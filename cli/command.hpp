@@ -23,5 +23,7 @@ using Register = void (*)(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 void register_version(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_validate(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_generate(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 } // namespace pymigrate::cli

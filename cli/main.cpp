@@ -27,6 +27,8 @@ main(int argc, char **argv)
     const Register commands[] = {
         register_version,
         register_validate,
+        register_analyze,
+        register_generate,
     };
     for (Register r : commands)
         r(app, global, exit_code);
