@@ -1,5 +1,6 @@
 // Library entry: module magic, _PG_init, and the core SQL functions.
 #include "pg/guard.hpp"
+#include "sync/sync.hpp"
 #include "worker/worker.hpp"
 
 #include <string>
@@ -17,6 +18,7 @@ _PG_init(void)
         // The worker framework first: features register their manager
         // tasks with it (worker/worker.hpp).
         pymigrate::worker::init();
+        pymigrate::sync::init();
     });
 }
 
