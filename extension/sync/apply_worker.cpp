@@ -292,7 +292,22 @@ Stream::handle(const char *buf, int len)
         XLogRecPtr start = read_u64(buf + 1);
         XLogRecPtr end = read_u64(buf + 9);
         received_ = Max(received_, Max(start, end));
-        apply(buf + 25, static_cast<uint32>(len - 25));
+        const char *payload = buf + 25;
+        uint32 size = static_cast<uint32>(len - 25);
+        // One write of the plugin: one or more length-prefixed messages.
+        uint32 pos = 0;
+        while (pos < size) {
+            if (size - pos < 4)
+                throw Error(ERRCODE_PROTOCOL_VIOLATION, "truncated message length in the replication stream");
+            uint32 n;
+            memcpy(&n, payload + pos, 4);
+            n = pg_ntoh32(n);
+            pos += 4;
+            if (n > size - pos)
+                throw Error(ERRCODE_PROTOCOL_VIOLATION, "message longer than its write in the replication stream");
+            apply(payload + pos, n);
+            pos += n;
+        }
     } else if (buf[0] == 'k') {
         if (len < 18)
             throw Error(ERRCODE_PROTOCOL_VIOLATION, "truncated keepalive message from the provider");

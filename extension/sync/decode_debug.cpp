@@ -287,7 +287,11 @@ decode_changes(FunctionCallInfo fcinfo)
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("pymigrate.decode_changes: message %d is NULL", i + 1)));
         bytea *m = DatumGetByteaPP(elems[i]);
-        decode_one(d, VARDATA_ANY(m), VARSIZE_ANY_EXHDR(m));
+        Reader frame = reader(VARDATA_ANY(m), VARSIZE_ANY_EXHDR(m), "write");
+        const char *msg;
+        uint32 len;
+        while (next_message(frame, &msg, &len))
+            decode_one(d, msg, len);
     }
     return static_cast<Datum>(0);
 }

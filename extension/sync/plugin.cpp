@@ -51,8 +51,15 @@ struct RelEntry {
     Column *cols;
 };
 
+// Messages of a transaction collect in `batch` and go out as one write at
+// its COMMIT (or whenever the batch passes kBatchBytes, so that a large
+// transaction streams): one walsender send and one subscriber wake-up per
+// small transaction instead of one per message.
+constexpr int kBatchBytes = 64 * 1024;
+
 struct Session {
     Options options;
+    StringInfoData batch;
     MemoryContext change_cxt; // reset after every change
     MemoryContext cache_cxt;  // column info of RelEntry
     bool startup_sent;
@@ -64,6 +71,34 @@ struct Session {
 // pgoutput's is: the invalidation callback has no other way to find it.
 HTAB *rel_cache = nullptr;
 bool callback_registered = false;
+
+// Starts a message in the batch: its u32 length, filled in by end_message.
+int
+start_message(Session *s, char type)
+{
+    int at = s->batch.len;
+    proto::put_u32(&s->batch, 0);
+    proto::put_u8(&s->batch, static_cast<uint8>(type));
+    return at;
+}
+
+void
+end_message(Session *s, int at)
+{
+    uint32 n = pg_hton32(static_cast<uint32>(s->batch.len - at - 4));
+    memcpy(s->batch.data + at, &n, sizeof(n));
+}
+
+void
+flush_batch(LogicalDecodingContext *ctx, Session *s, bool last_write)
+{
+    if (s->batch.len == 0)
+        return;
+    OutputPluginPrepareWrite(ctx, last_write);
+    appendBinaryStringInfo(ctx->out, s->batch.data, s->batch.len);
+    OutputPluginWrite(ctx, last_write);
+    resetStringInfo(&s->batch);
+}
 
 void
 invalidate_rel(Datum, Oid relid)
@@ -148,15 +183,14 @@ rel_entry(Session *s, Relation rel)
 void
 write_startup(LogicalDecodingContext *ctx, Session *s)
 {
-    OutputPluginPrepareWrite(ctx, true);
-    StringInfo out = ctx->out;
-    proto::put_u8(out, proto::kStartup);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kStartup);
     proto::put_u8(out, static_cast<uint8>(s->options.proto_version));
     proto::put_u32(out, PG_VERSION_NUM);
     proto::put_str(out, PYMIGRATE_VERSION);
     proto::put_u8(out, s->options.binary ? proto::kStartupBinary : 0);
     proto::put_str(out, get_database_name(MyDatabaseId));
-    OutputPluginWrite(ctx, true);
+    end_message(s, at);
     s->startup_sent = true;
 }
 
@@ -172,30 +206,28 @@ ensure_begin(LogicalDecodingContext *ctx, Session *s, ReorderBufferTXN *txn)
     char *origin_name = nullptr;
     if (txn->origin_id != InvalidRepOriginId)
         (void)replorigin_by_oid(txn->origin_id, true, &origin_name);
-    OutputPluginPrepareWrite(ctx, true);
-    StringInfo out = ctx->out;
-    proto::put_u8(out, proto::kBegin);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kBegin);
     proto::put_u64(out, txn->final_lsn);
     proto::put_i64(out, txn->xact_time.commit_time);
     proto::put_u32(out, txn->xid);
     proto::put_u16(out, txn->origin_id);
     proto::put_str(out, origin_name);
     proto::put_u64(out, txn->origin_id != InvalidRepOriginId ? txn->origin_lsn : InvalidXLogRecPtr);
-    OutputPluginWrite(ctx, true);
+    end_message(s, at);
     s->begin_sent = true;
 }
 
 void
-ensure_relation(LogicalDecodingContext *ctx, RelEntry *e, Relation rel)
+ensure_relation(Session *s, RelEntry *e, Relation rel)
 {
     if (e->schema_sent)
         return;
     TupleDesc desc = RelationGetDescr(rel);
     char identity = rel->rd_rel->relreplident;
     Bitmapset *key = identity == REPLICA_IDENTITY_FULL ? nullptr : RelationGetIdentityKeyBitmap(rel);
-    OutputPluginPrepareWrite(ctx, true);
-    StringInfo out = ctx->out;
-    proto::put_u8(out, proto::kRelation);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kRelation);
     proto::put_u32(out, RelationGetRelid(rel));
     proto::put_str(out, get_namespace_name(RelationGetNamespace(rel)));
     proto::put_str(out, RelationGetRelationName(rel));
@@ -215,7 +247,7 @@ ensure_relation(LogicalDecodingContext *ctx, RelEntry *e, Relation rel)
         proto::put_u32(out, static_cast<uint32>(att->atttypmod));
         proto::put_str(out, qualified_type_name(att->atttypid));
     }
-    OutputPluginWrite(ctx, true);
+    end_message(s, at);
     e->schema_sent = true;
 }
 
@@ -257,6 +289,9 @@ startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
     s->change_cxt = AllocSetContextCreate(ctx->context, "pymigrate change", ALLOCSET_DEFAULT_SIZES);
     s->cache_cxt = AllocSetContextCreate(ctx->context, "pymigrate relation cache", ALLOCSET_SMALL_SIZES);
     ctx->output_plugin_private = s;
+    MemoryContext batch_old = MemoryContextSwitchTo(ctx->context);
+    initStringInfo(&s->batch);
+    MemoryContextSwitchTo(batch_old);
     opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
     opt->receive_rewrites = false;
     // Creating a slot passes no options; a session always does.
@@ -304,14 +339,14 @@ commit_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit
         return;
     }
     OutputPluginUpdateProgress(ctx, false);
-    OutputPluginPrepareWrite(ctx, true);
-    StringInfo out = ctx->out;
-    proto::put_u8(out, proto::kCommit);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kCommit);
     proto::put_u8(out, 0);
     proto::put_u64(out, commit_lsn);
     proto::put_u64(out, txn->end_lsn);
     proto::put_i64(out, txn->xact_time.commit_time);
-    OutputPluginWrite(ctx, true);
+    end_message(s, at);
+    flush_batch(ctx, s, true);
     s->begin_sent = false;
 }
 
@@ -357,10 +392,9 @@ change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, Reorder
     }
     MemoryContext old = MemoryContextSwitchTo(s->change_cxt);
     ensure_begin(ctx, s, txn);
-    ensure_relation(ctx, e, rel);
-    OutputPluginPrepareWrite(ctx, true);
-    StringInfo out = ctx->out;
-    proto::put_u8(out, static_cast<uint8>(type));
+    ensure_relation(s, e, rel);
+    StringInfo out = &s->batch;
+    int at = start_message(s, type);
     proto::put_u32(out, RelationGetRelid(rel));
     bool full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
     if (oldtuple != nullptr) {
@@ -371,7 +405,9 @@ change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, Reorder
         proto::put_u8(out, proto::kNewTuple);
         write_tuple(out, e, rel, newtuple);
     }
-    OutputPluginWrite(ctx, true);
+    end_message(s, at);
+    if (s->batch.len >= kBatchBytes)
+        flush_batch(ctx, s, false);
     MemoryContextSwitchTo(old);
     MemoryContextReset(s->change_cxt);
 }
@@ -389,23 +425,22 @@ truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations, Rel
         if (!e->included)
             continue;
         ensure_begin(ctx, s, txn);
-        ensure_relation(ctx, e, relations[i]);
+        ensure_relation(s, e, relations[i]);
         relids[n++] = RelationGetRelid(relations[i]);
     }
     if (n > 0) {
-        OutputPluginPrepareWrite(ctx, true);
-        StringInfo out = ctx->out;
+        StringInfo out = &s->batch;
         uint8 flags = 0;
         if (chg->data.truncate.cascade)
             flags |= proto::kTruncateCascade;
         if (chg->data.truncate.restart_seqs)
             flags |= proto::kTruncateRestartSeqs;
-        proto::put_u8(out, proto::kTruncate);
+        int at = start_message(s, proto::kTruncate);
         proto::put_u8(out, flags);
         proto::put_u32(out, static_cast<uint32>(n));
         for (int i = 0; i < n; ++i)
             proto::put_u32(out, relids[i]);
-        OutputPluginWrite(ctx, true);
+        end_message(s, at);
     }
     MemoryContextSwitchTo(old);
     MemoryContextReset(s->change_cxt);

@@ -179,6 +179,17 @@ get_bytes(Reader &r, uint32 *len)
     return get_raw(r, *len);
 }
 
+// The next message of a write (each is preceded by its u32 length); false
+// at the end of the write.
+inline bool
+next_message(Reader &frame, const char **msg, uint32 *len)
+{
+    if (frame.pos == frame.len)
+        return false;
+    *msg = get_bytes(frame, len);
+    return true;
+}
+
 // A length-prefixed string as a palloc'd, NUL-terminated copy.
 char *get_cstring(Reader &r);
 
