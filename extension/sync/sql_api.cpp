@@ -216,7 +216,7 @@ resolve_local_tables(Spi &spi, const std::vector<std::string> &specs, bool copy_
         SubscribedTable t = resolve_local_table(spi, spec, copy_data);
         if (!seen.insert({t.local_schema, t.local_table}).second)
             throw Error(ERRCODE_DUPLICATE_OBJECT,
-                        std::string(what) + " names " + qualified_name(t.local_schema, t.local_table) + " twice");
+                        std::string(what) + " lists " + qualified_name(t.local_schema, t.local_table) + " twice");
         out.push_back(std::move(t));
     }
     return out;
@@ -357,9 +357,9 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
 
     Spi spi;
     // Part 1 knows no options yet; later features add theirs here.
-    auto keys = spi.scalar("SELECT string_agg(k, ', ') FROM jsonb_object_keys($1) k", {{JSONBOID, options}}, true);
     if (spi.scalar("SELECT jsonb_typeof($1)", {{JSONBOID, options}}, true) != "object")
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "options must be a JSON object");
+    auto keys = spi.scalar("SELECT string_agg(k, ', ') FROM jsonb_object_keys($1) k", {{JSONBOID, options}}, true);
     if (keys)
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "unknown subscription option(s): " + *keys);
     if (spi.scalar("SELECT 1 FROM pymigrate.subscription WHERE name = $1", {{TEXTOID, name}}, true))
