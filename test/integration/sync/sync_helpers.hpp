@@ -25,8 +25,7 @@ sync_cluster(const std::string &name)
     o.name = name;
     o.settings = {{"pymigrate.sync_retry_max", "2000"},
                   {"pymigrate.naptime", "500"},
-                  {"wal_sender_timeout", "10s"},
-                  {"log_min_messages", "log"}};
+                  {"wal_sender_timeout", "10s"}};
     return o;
 }
 
