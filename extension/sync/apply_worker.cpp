@@ -27,6 +27,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/extension.h"
 #include "pgstat.h"
 #include "replication/origin.h"
 #include "storage/ipc.h"
@@ -226,7 +227,8 @@ class Stream {
     {
     }
 
-    [[noreturn]] void run();
+    // Returns when the subscription no longer wants this worker.
+    void run();
 
   private:
     void handle(const char *buf, int len);
@@ -235,6 +237,7 @@ class Stream {
     void maybe_feedback();
     XLogRecPtr flushed_position();
     void publish(bool idle);
+    bool still_wanted();
 
     const Subscription &sub_;
     pg::RemoteConnection &repl_;
@@ -248,6 +251,7 @@ class Stream {
     TimestampTz last_received_at_ = GetCurrentTimestamp();
     TimestampTz last_feedback_at_ = 0;
     TimestampTz last_publish_at_ = 0;
+    TimestampTz last_check_at_ = GetCurrentTimestamp();
     uint64 changes_ = 0;
     uint64 txns_ = 0;
     uint64 not_found_ = 0;
@@ -398,6 +402,24 @@ Stream::publish(bool idle)
     changes_ = txns_ = not_found_ = 0;
 }
 
+// The subscription as this worker runs it is still there, enabled and
+// unchanged (the manager stops workers too; this also covers a manager that
+// lost track of us, and DROP EXTENSION).
+bool
+Stream::still_wanted()
+{
+    bool wanted = false;
+    int32 id = sub_.id;
+    int32 generation = sub_.generation;
+    worker::in_transaction([&] {
+        if (!pg_call([] { return OidIsValid(get_extension_oid("pymigrate", true)); }))
+            return;
+        auto now = load_subscription(id);
+        wanted = now && now->enabled && now->generation == generation;
+    });
+    return wanted;
+}
+
 void
 Stream::run()
 {
@@ -424,6 +446,11 @@ Stream::run()
         TimestampTz now = GetCurrentTimestamp();
         if (TimestampDifferenceExceeds(last_publish_at_, now, 200))
             publish(!got && !apply::in_remote_transaction());
+        if (!apply::in_remote_transaction() && TimestampDifferenceExceeds(last_check_at_, now, 5000)) {
+            last_check_at_ = now;
+            if (!still_wanted())
+                return;
+        }
         if (TimestampDifferenceExceeds(last_received_at_, now, timeout_ms))
             throw Error(ERRCODE_CONNECTION_FAILURE,
                         "no message from the provider for " + std::to_string(timeout_ms / 1000) + " s",
@@ -477,6 +504,14 @@ run(int32 subid)
         SetConfigOption("application_name", app, PGC_USERSET, PGC_S_OVERRIDE);
     });
     int32 generation = sub.generation;
+    // A worker of this subscription may still run (its manager restarted
+    // and lost track of it): leave the work to it.
+    bool other = false;
+    update_status(subid, [&other](SubStatus &s) {
+        other = s.pid != 0 && s.pid != MyProcPid && kill(s.pid, 0) == 0;
+    });
+    if (other)
+        return;
     update_status(subid, [generation](SubStatus &s) {
         s.pid = MyProcPid;
         s.phase = Phase::Starting;

@@ -8,6 +8,7 @@
 #include "sync/sync.hpp"
 #include "worker/worker.hpp"
 
+#include <csignal>
 #include <map>
 
 namespace pymigrate::sync {
@@ -71,6 +72,13 @@ manager_tick()
         auto nb = not_before.find(s.id);
         if (nb != not_before.end() && nb->second > now) {
             next_ms = Min(next_ms, static_cast<long>((nb->second - now) / 1000) + 1);
+            continue;
+        }
+        // A worker this manager did not start (it restarted and lost track)
+        // still runs: it watches the catalog itself and leaves when unwanted.
+        SubStatus st;
+        if (read_status(s.id, &st) && st.pid != 0 && kill(st.pid, 0) == 0) {
+            next_ms = Min(next_ms, 1000L);
             continue;
         }
         worker::WorkerSpec spec;
