@@ -105,7 +105,7 @@ SELECT count(*) AS writes FROM pg_logical_slot_get_binary_changes('sp_slot', NUL
 
 -- Verbose output adds positions, xids and times (shown here by shape only).
 INSERT INTO sp_other VALUES ('v', 1);
-SELECT regexp_replace(l, '[0-9A-F]+/[0-9A-F]+|\d{4}-\d\d-\d\d [0-9:.+]+|xid \d+|oid \d+|server \d+', '#', 'g')
+SELECT regexp_replace(l, '[0-9A-F]+/[0-9A-F]+|\d{4}-\d\d-\d\d [0-9:.+]+|xid \d+|oid \d+|server \d+|pymigrate [0-9.]+', '#', 'g')
   FROM pymigrate.decode_changes(ARRAY(SELECT data FROM pg_logical_slot_get_binary_changes('sp_slot', NULL, NULL)), true) l;
 
 -- Options: defaults first, unknown and repeated names rejected, versions
