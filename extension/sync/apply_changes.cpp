@@ -83,9 +83,9 @@ void
 error_context(void *)
 {
     if (st.msg_rel)
-        errcontext("pymigrate apply: %c message for table %s.%s of remote transaction %u (commit %X/%X)",
-                   st.msg_type, st.msg_rel->remote.schema, st.msg_rel->remote.name, st.xid,
-                   static_cast<uint32>(st.final_lsn >> 32), static_cast<uint32>(st.final_lsn));
+        errcontext("pymigrate apply: %c message for table %s.%s of remote transaction %u (commit %X/%X)", st.msg_type,
+                   st.msg_rel->remote.schema, st.msg_rel->remote.name, st.xid, static_cast<uint32>(st.final_lsn >> 32),
+                   static_cast<uint32>(st.final_lsn));
     else if (st.in_txn)
         errcontext("pymigrate apply: %c message of remote transaction %u (commit %X/%X)", st.msg_type, st.xid,
                    static_cast<uint32>(st.final_lsn >> 32), static_cast<uint32>(st.final_lsn));
@@ -135,8 +135,8 @@ column_error_context(void *arg)
 {
     auto *c = static_cast<ColumnContext *>(arg);
     if (c->remote_col >= 0)
-        errcontext("reading column %s of %s (provider type %s)", c->e->remote.attnames[c->remote_col],
-                   c->e->local_name, c->e->remote.typnames[c->remote_col]);
+        errcontext("reading column %s of %s (provider type %s)", c->e->remote.attnames[c->remote_col], c->e->local_name,
+                   c->e->remote.typnames[c->remote_col]);
 }
 
 // Fills `slot` (the local table's layout) from `t`. With `base`, columns the
@@ -446,13 +446,7 @@ handle_relation(Reader &r)
     rel.schema = get_cstring(r);
     rel.name = get_cstring(r);
     rel.replident = static_cast<char>(get_u8(r));
-    rel.natts = get_u16(r);
-    int n = Max(rel.natts, 1);
-    rel.attnames = static_cast<char **>(palloc(sizeof(char *) * n));
-    rel.atttypes = static_cast<Oid *>(palloc(sizeof(Oid) * n));
-    rel.typmods = static_cast<int32 *>(palloc(sizeof(int32) * n));
-    rel.typnames = static_cast<char **>(palloc(sizeof(char *) * n));
-    rel.flags = static_cast<uint8 *>(palloc(sizeof(uint8) * n));
+    allocate_columns(&rel, get_u16(r));
     for (int i = 0; i < rel.natts; ++i) {
         rel.flags[i] = get_u8(r);
         rel.attnames[i] = get_cstring(r);
@@ -481,9 +475,9 @@ handle_begin(Reader &r, Outcome *out)
     st.final_lsn = get_u64(r);
     st.commit_time = get_i64(r);
     st.xid = get_u32(r);
-    (void)get_u16(r);         // origin id (the provider's)
-    (void)get_cstring(r);     // origin name: who made the change (used by conflict handling later)
-    (void)get_u64(r);         // origin lsn
+    (void)get_u16(r);     // origin id (the provider's)
+    (void)get_cstring(r); // origin name: who made the change (used by conflict handling later)
+    (void)get_u64(r);     // origin lsn
     expect_end(r);
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -570,38 +564,28 @@ apply_message(const char *data, uint32 len, Outcome *out)
     st.msg_rel = nullptr;
     ErrorContextCallback cb{error_context_stack, error_context, nullptr};
     error_context_stack = &cb;
-    Reader r = reader(data + 1, len - 1, "?");
+    Reader r = reader(data + 1, len - 1, message_name(data[0]));
     switch (data[0]) {
     case kBegin:
-        r.what = "BEGIN";
         handle_begin(r, out);
         break;
     case kCommit:
-        r.what = "COMMIT";
         handle_commit(r, out);
         break;
     case kRelation:
-        r.what = "RELATION";
         handle_relation(r);
         break;
     case kInsert:
-        r.what = "INSERT";
         handle_insert(r);
         break;
     case kUpdate:
-        r.what = "UPDATE";
-        handle_update_or_delete(r, true);
-        break;
     case kDelete:
-        r.what = "DELETE";
-        handle_update_or_delete(r, false);
+        handle_update_or_delete(r, data[0] == kUpdate);
         break;
     case kTruncate:
-        r.what = "TRUNCATE";
         handle_truncate(r);
         break;
     case kStartup:
-        r.what = "STARTUP";
         handle_startup(r);
         break;
     default:

@@ -22,13 +22,13 @@ namespace pymigrate::sync::apply {
 
 // What applying one message did, for the loop's bookkeeping.
 struct Outcome {
-    bool began;                // a BEGIN: a remote transaction started
-    bool committed;            // a COMMIT: the local transaction committed
-    XLogRecPtr end_lsn;        // COMMIT: the provider position after the transaction
-    XLogRecPtr local_end;      // COMMIT: end of our commit record (invalid if nothing was written)
-    TimestampTz commit_time;   // BEGIN/COMMIT: the provider's commit time
-    uint64 changes;            // COMMIT: rows inserted, updated, deleted
-    uint64 not_found;          // COMMIT: updates/deletes that found no row
+    bool began;              // a BEGIN: a remote transaction started
+    bool committed;          // a COMMIT: the local transaction committed
+    XLogRecPtr end_lsn;      // COMMIT: the provider position after the transaction
+    XLogRecPtr local_end;    // COMMIT: end of our commit record (invalid if nothing was written)
+    TimestampTz commit_time; // BEGIN/COMMIT: the provider's commit time
+    uint64 changes;          // COMMIT: rows inserted, updated, deleted
+    uint64 not_found;        // COMMIT: updates/deletes that found no row
 };
 
 // Called once before the first message: the protocol version asked for.

@@ -87,8 +87,8 @@ resolve(RelMapEntry *e, Relation rel)
             if ((r.flags[k] & proto::kColumnBinary) && strcmp(local_type, r.typnames[k]) != 0)
                 ereport(ERROR,
                         (errcode(ERRCODE_DATATYPE_MISMATCH),
-                         errmsg("column %s of table %s is of type %s here but %s on the provider", NameStr(att->attname),
-                                e->local_name, local_type, r.typnames[k]),
+                         errmsg("column %s of table %s is of type %s here but %s on the provider",
+                                NameStr(att->attname), e->local_name, local_type, r.typnames[k]),
                          errhint("Give the column the provider's type (values of this type travel in binary).")));
             Oid fn;
             getTypeInputInfo(att->atttypid, &fn, &e->typioparams[i]);
@@ -157,6 +157,18 @@ route_of(const RemoteRelation &rel)
 }
 
 void
+allocate_columns(RemoteRelation *rel, int natts)
+{
+    int n = Max(natts, 1);
+    rel->natts = natts;
+    rel->attnames = static_cast<char **>(palloc(sizeof(char *) * n));
+    rel->atttypes = static_cast<Oid *>(palloc(sizeof(Oid) * n));
+    rel->typmods = static_cast<int32 *>(palloc(sizeof(int32) * n));
+    rel->typnames = static_cast<char **>(palloc(sizeof(char *) * n));
+    rel->flags = static_cast<uint8 *>(palloc(sizeof(uint8) * n));
+}
+
+void
 store_relation(const RemoteRelation &rel)
 {
     ensure_map();
@@ -175,12 +187,7 @@ store_relation(const RemoteRelation &rel)
     r = rel;
     r.schema = pstrdup(rel.schema);
     r.name = pstrdup(rel.name);
-    int n = Max(rel.natts, 1);
-    r.attnames = static_cast<char **>(palloc(sizeof(char *) * n));
-    r.atttypes = static_cast<Oid *>(palloc(sizeof(Oid) * n));
-    r.typmods = static_cast<int32 *>(palloc(sizeof(int32) * n));
-    r.typnames = static_cast<char **>(palloc(sizeof(char *) * n));
-    r.flags = static_cast<uint8 *>(palloc(sizeof(uint8) * n));
+    allocate_columns(&r, rel.natts);
     for (int i = 0; i < rel.natts; ++i) {
         r.attnames[i] = pstrdup(rel.attnames[i]);
         r.atttypes[i] = rel.atttypes[i];
@@ -198,9 +205,9 @@ lookup(Oid remote_relid)
 {
     auto *e = map ? static_cast<RelMapEntry *>(hash_search(map, &remote_relid, HASH_FIND, nullptr)) : nullptr;
     if (e == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-                        errmsg("pymigrate stream: change for provider table %u before its RELATION message",
-                               remote_relid)));
+        ereport(ERROR,
+                (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                 errmsg("pymigrate stream: change for provider table %u before its RELATION message", remote_relid)));
     return e;
 }
 

@@ -50,22 +50,25 @@ struct RelMapEntry {
     // invalidation of the table.
     bool local_valid;
     Oid local_relid;
-    char *local_name;       // "schema.table" for messages
+    char *local_name; // "schema.table" for messages
     const TableRoute *route;
     MemoryContext local_cxt;
     int local_natts;
-    int *attrmap;           // local attribute index -> remote column index, or -1
-    FmgrInfo *in_funcs;     // per local attribute: type input function
-    FmgrInfo *recv_funcs;   // per local attribute: type receive function
+    int *attrmap;         // local attribute index -> remote column index, or -1
+    FmgrInfo *in_funcs;   // per local attribute: type input function
+    FmgrInfo *recv_funcs; // per local attribute: type receive function
     Oid *typioparams;
-    Oid index_oid;          // replica identity index or primary key; invalid: scan (REPLICA IDENTITY FULL)
-    bool key_covered;       // the remote key carries every column of index_oid
+    Oid index_oid;    // replica identity index or primary key; invalid: scan (REPLICA IDENTITY FULL)
+    bool key_covered; // the remote key carries every column of index_oid
 
-    void *txn_target;       // apply_changes.cpp's per-transaction state, or null
+    void *txn_target; // apply_changes.cpp's per-transaction state, or null
 };
 
 // The subscribed tables (copied into long-lived memory).
 void set_routes(const TableRoute *routes, int n);
+
+// Allocates the per-column arrays of `rel` for `natts` columns (palloc).
+void allocate_columns(RemoteRelation *rel, int natts);
 
 // Records a RELATION message (the local side is resolved again on next use).
 void store_relation(const RemoteRelation &rel);

@@ -93,6 +93,8 @@ write_u64(std::string &out, uint64 v)
     out.append(reinterpret_cast<const char *>(&n), sizeof(n));
 }
 
+// A string literal of the replication command grammar, which knows only ''
+// for a quote (not the E'' form of pq::quote_literal).
 std::string
 option_literal(const std::string &v)
 {
@@ -106,7 +108,11 @@ option_literal(const std::string &v)
 }
 
 struct CopyDataFree {
-    void operator()(char *p) const noexcept { PQfreemem(p); }
+    void
+    operator()(char *p) const noexcept
+    {
+        PQfreemem(p);
+    }
 };
 
 // ---------------------------------------------------------------- setup
@@ -175,8 +181,8 @@ initial_setup(Subscription &sub, pg::RemoteConnection &repl)
         if (t.state != 'r')
             to_copy.push_back(t);
     bool copy = sub.copy_data && !to_copy.empty();
-    pq::Result r = repl.exec("CREATE_REPLICATION_SLOT " + pq::quote_ident(sub.slot_name) + " LOGICAL pymigrate (SNAPSHOT " +
-                             (copy ? "'export'" : "'nothing'") + ")");
+    pq::Result r = repl.exec("CREATE_REPLICATION_SLOT " + pq::quote_ident(sub.slot_name) +
+                             " LOGICAL pymigrate (SNAPSHOT " + (copy ? "'export'" : "'nothing'") + ")");
     XLogRecPtr consistent = lsn_from_string(std::string(r.value(0, 1)));
     std::string snapshot = r.is_null(0, 2) ? "" : std::string(r.value(0, 2));
     worker::in_transaction([&] {
@@ -208,8 +214,9 @@ copy_added_tables(Subscription &sub, const ProviderFacts &facts)
         return;
     pg::RemoteConnection tmp(replication_dsn(sub), "provider of subscription " + sub.name + " (table copy)");
     allow_plugin_for_session(tmp, facts);
-    pq::Result r = tmp.exec("CREATE_REPLICATION_SLOT " + pq::quote_ident("pymigrate_copy_" + std::to_string(MyProcPid)) +
-                            " TEMPORARY LOGICAL pymigrate (SNAPSHOT 'export')");
+    pq::Result r =
+        tmp.exec("CREATE_REPLICATION_SLOT " + pq::quote_ident("pymigrate_copy_" + std::to_string(MyProcPid)) +
+                 " TEMPORARY LOGICAL pymigrate (SNAPSHOT 'export')");
     XLogRecPtr consistent = lsn_from_string(std::string(r.value(0, 1)));
     std::string snapshot(r.value(0, 2));
     worker::in_transaction([&] {
@@ -220,7 +227,8 @@ copy_added_tables(Subscription &sub, const ProviderFacts &facts)
 
 // ---------------------------------------------------------------- streaming
 
-class Stream {
+class Stream
+{
   public:
     Stream(const Subscription &sub, pg::RemoteConnection &repl, XLogRecPtr start)
         : sub_(sub), repl_(repl), received_(start), applied_(start), flushed_(start)
@@ -507,9 +515,7 @@ run(int32 subid)
     // A worker of this subscription may still run (its manager restarted
     // and lost track of it): leave the work to it.
     bool other = false;
-    update_status(subid, [&other](SubStatus &s) {
-        other = s.pid != 0 && s.pid != MyProcPid && kill(s.pid, 0) == 0;
-    });
+    update_status(subid, [&other](SubStatus &s) { other = s.pid != 0 && s.pid != MyProcPid && kill(s.pid, 0) == 0; });
     if (other)
         return;
     update_status(subid, [generation](SubStatus &s) {

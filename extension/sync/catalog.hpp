@@ -16,8 +16,8 @@ struct SubscribedTable {
     std::string local_table;
     std::string remote_schema;
     std::string remote_table;
-    char state = 'i';         // 'i' needs its initial copy, 'r' ready
-    uint64_t sync_lsn = 0;    // apply its changes from transactions committed at or after this
+    char state = 'i';      // 'i' needs its initial copy, 'r' ready
+    uint64_t sync_lsn = 0; // apply its changes from transactions committed at or after this
 };
 
 struct Subscription {

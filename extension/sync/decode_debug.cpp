@@ -59,8 +59,7 @@ find_relation(Decoder &d, Oid relid, const Reader &r)
         if (d.rels[i].relid == relid)
             return &d.rels[i];
     ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-                    errmsg("pymigrate stream: %s message for relation %u before its RELATION message", r.what,
-                           relid)));
+                    errmsg("pymigrate stream: %s message for relation %u before its RELATION message", r.what, relid)));
     pg_unreachable();
 }
 
@@ -168,10 +167,9 @@ decode_one(Decoder &d, const char *data, uint32 len)
     char type = data[0];
     StringInfoData line;
     initStringInfo(&line);
-    Reader r = reader(data + 1, len - 1, "?");
+    Reader r = reader(data + 1, len - 1, message_name(type));
     switch (type) {
     case kStartup: {
-        r.what = "STARTUP";
         uint8 version = get_u8(r);
         uint32 server = get_u32(r);
         char *plugin = get_cstring(r);
@@ -183,7 +181,6 @@ decode_one(Decoder &d, const char *data, uint32 len)
         break;
     }
     case kBegin: {
-        r.what = "BEGIN";
         XLogRecPtr final_lsn = get_u64(r);
         TimestampTz commit_time = get_i64(r);
         uint32 xid = get_u32(r);
@@ -199,7 +196,6 @@ decode_one(Decoder &d, const char *data, uint32 len)
         break;
     }
     case kCommit: {
-        r.what = "COMMIT";
         (void)get_u8(r);
         XLogRecPtr commit_lsn = get_u64(r);
         XLogRecPtr end_lsn = get_u64(r);
@@ -211,13 +207,11 @@ decode_one(Decoder &d, const char *data, uint32 len)
         break;
     }
     case kRelation:
-        r.what = "RELATION";
         decode_relation(d, r);
         return;
     case kInsert:
     case kUpdate:
     case kDelete: {
-        r.what = type == kInsert ? "INSERT" : type == kUpdate ? "UPDATE" : "DELETE";
         DecodedRelation *rel = find_relation(d, get_u32(r), r);
         appendStringInfo(&line, "%s %s.%s:", r.what, quote_identifier(rel->schema), quote_identifier(rel->name));
         char marker = static_cast<char>(get_u8(r));
@@ -243,7 +237,6 @@ decode_one(Decoder &d, const char *data, uint32 len)
         break;
     }
     case kTruncate: {
-        r.what = "TRUNCATE";
         uint8 flags = get_u8(r);
         uint32 n = get_u32(r);
         appendStringInfoString(&line, "TRUNCATE");

@@ -106,7 +106,8 @@ copy_into_local(const char *schema, const char *table, char **columns, int ncolu
         attnames = lappend(attnames, makeString(pstrdup(columns[i])));
     List *options = NIL;
     if (binary)
-        options = list_make1(makeDefElem(pstrdup("format"), reinterpret_cast<Node *>(makeString(pstrdup("binary"))), -1));
+        options =
+            list_make1(makeDefElem(pstrdup("format"), reinterpret_cast<Node *>(makeString(pstrdup("binary"))), -1));
     CopyFromState cstate = BeginCopyFrom(pstate, rel, nullptr, nullptr, false, read_copy_data, attnames, options);
     uint64 rows = CopyFrom(cstate);
     EndCopyFrom(cstate);

@@ -236,8 +236,7 @@ ensure_relation(Session *s, RelEntry *e, Relation rel)
     for (int i = 0; i < e->ncols; ++i) {
         Form_pg_attribute att = TupleDescAttr(desc, e->cols[i].attnum - 1);
         uint8 flags = 0;
-        if (identity == REPLICA_IDENTITY_FULL ||
-            bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, key))
+        if (identity == REPLICA_IDENTITY_FULL || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, key))
             flags |= proto::kColumnKey;
         if (e->cols[i].binary)
             flags |= proto::kColumnBinary;

@@ -18,10 +18,10 @@ struct TableName {
 };
 
 struct Options {
-    int proto_version;         // negotiated
-    bool binary;               // values in binary send format where portable
-    bool forward_all_origins;  // false: drop changes that carry a replication origin
-    bool filter_tables;        // false: every publishable table
+    int proto_version;        // negotiated
+    bool binary;              // values in binary send format where portable
+    bool forward_all_origins; // false: drop changes that carry a replication origin
+    bool filter_tables;       // false: every publishable table
     int ntables;
     TableName *tables;
 };

@@ -188,9 +188,9 @@ parse_options(List *defelems, Options *out)
     if (!seen_max)
         max_version = Max(min_version, proto::kMaxVersion);
     if (min_version > max_version)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("pymigrate: min_proto_version %d is above max_proto_version %d", min_version,
-                               max_version)));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("pymigrate: min_proto_version %d is above max_proto_version %d", min_version, max_version)));
     int chosen = Min(max_version, proto::kMaxVersion);
     if (chosen < Max(min_version, proto::kMinVersion))
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

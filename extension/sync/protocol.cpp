@@ -6,8 +6,7 @@ namespace pymigrate::sync::proto {
 void
 truncated(const Reader &r, uint32 wanted)
 {
-    ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-                    errmsg("pymigrate stream: %s message truncated", r.what),
+    ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION), errmsg("pymigrate stream: %s message truncated", r.what),
                     errdetail("Wanted %u more bytes at offset %u of a %u-byte message.", wanted, r.pos, r.len)));
     pg_unreachable();
 }
@@ -27,8 +26,9 @@ void
 expect_end(const Reader &r)
 {
     if (r.pos != r.len)
-        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-                        errmsg("pymigrate stream: %s message has %u unexpected trailing bytes", r.what, r.len - r.pos)));
+        ereport(ERROR,
+                (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                 errmsg("pymigrate stream: %s message has %u unexpected trailing bytes", r.what, r.len - r.pos)));
 }
 
 } // namespace pymigrate::sync::proto

@@ -49,6 +49,32 @@ constexpr uint8 kColumnBinary = 2;
 // STARTUP flags.
 constexpr uint8 kStartupBinary = 1;
 
+// The name of a message type, for error messages ("?" if unknown).
+inline const char *
+message_name(char type)
+{
+    switch (type) {
+    case kStartup:
+        return "STARTUP";
+    case kBegin:
+        return "BEGIN";
+    case kCommit:
+        return "COMMIT";
+    case kRelation:
+        return "RELATION";
+    case kInsert:
+        return "INSERT";
+    case kUpdate:
+        return "UPDATE";
+    case kDelete:
+        return "DELETE";
+    case kTruncate:
+        return "TRUNCATE";
+    default:
+        return "?";
+    }
+}
+
 // TRUNCATE flags.
 constexpr uint8 kTruncateCascade = 1;
 constexpr uint8 kTruncateRestartSeqs = 2;
@@ -61,25 +87,33 @@ put_u8(StringInfo s, uint8 v)
     appendStringInfoCharMacro(s, static_cast<char>(v));
 }
 
+// `v` as a big-endian unsigned integer of sizeof(T) bytes.
+template <typename T>
+inline void
+put_be(StringInfo s, T v)
+{
+    char buf[sizeof(T)];
+    for (size_t i = 0; i < sizeof(T); ++i)
+        buf[i] = static_cast<char>((v >> (8 * (sizeof(T) - 1 - i))) & 0xff);
+    appendBinaryStringInfo(s, buf, sizeof(T));
+}
+
 inline void
 put_u16(StringInfo s, uint16 v)
 {
-    uint16 n = pg_hton16(v);
-    appendBinaryStringInfo(s, reinterpret_cast<const char *>(&n), sizeof(n));
+    put_be(s, v);
 }
 
 inline void
 put_u32(StringInfo s, uint32 v)
 {
-    uint32 n = pg_hton32(v);
-    appendBinaryStringInfo(s, reinterpret_cast<const char *>(&n), sizeof(n));
+    put_be(s, v);
 }
 
 inline void
 put_u64(StringInfo s, uint64 v)
 {
-    uint64 n = pg_hton64(v);
-    appendBinaryStringInfo(s, reinterpret_cast<const char *>(&n), sizeof(n));
+    put_be(s, v);
 }
 
 inline void
@@ -135,28 +169,34 @@ get_u8(Reader &r)
     return static_cast<uint8>(*get_raw(r, 1));
 }
 
+// A big-endian unsigned integer of sizeof(T) bytes.
+template <typename T>
+inline T
+get_be(Reader &r)
+{
+    const unsigned char *p = reinterpret_cast<const unsigned char *>(get_raw(r, sizeof(T)));
+    T v = 0;
+    for (size_t i = 0; i < sizeof(T); ++i)
+        v = static_cast<T>((v << 8) | p[i]);
+    return v;
+}
+
 inline uint16
 get_u16(Reader &r)
 {
-    uint16 n;
-    memcpy(&n, get_raw(r, sizeof(n)), sizeof(n));
-    return pg_ntoh16(n);
+    return get_be<uint16>(r);
 }
 
 inline uint32
 get_u32(Reader &r)
 {
-    uint32 n;
-    memcpy(&n, get_raw(r, sizeof(n)), sizeof(n));
-    return pg_ntoh32(n);
+    return get_be<uint32>(r);
 }
 
 inline uint64
 get_u64(Reader &r)
 {
-    uint64 n;
-    memcpy(&n, get_raw(r, sizeof(n)), sizeof(n));
-    return pg_ntoh64(n);
+    return get_be<uint64>(r);
 }
 
 inline int64

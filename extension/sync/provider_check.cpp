@@ -52,13 +52,13 @@ list_elements(const std::string &list)
 ProviderFacts
 check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &tables)
 {
-    pq::Result r = conn.exec(
-        "SELECT pg_catalog.current_setting('wal_level'),"
-        " (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pymigrate'),"
-        " pg_catalog.pg_is_in_recovery(),"
-        " (SELECT rolsuper OR rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user),"
-        " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
-        " pg_catalog.current_setting('output_plugin_libraries', true)");
+    pq::Result r =
+        conn.exec("SELECT pg_catalog.current_setting('wal_level'),"
+                  " (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pymigrate'),"
+                  " pg_catalog.pg_is_in_recovery(),"
+                  " (SELECT rolsuper OR rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user),"
+                  " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),"
+                  " pg_catalog.current_setting('output_plugin_libraries', true)");
     const std::string &where = conn.description();
     ProviderFacts facts;
     std::string wal_level(r.value(0, 0));
@@ -67,8 +67,8 @@ check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &t
                         "the provider's wal_level is \"" + wal_level + "\"; pymigrate needs \"logical\"",
                         "Provider: " + where + ".", "Set wal_level = logical on the provider and restart it.");
     if (r.is_null(0, 1))
-        throw pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-                        "the provider database has no pymigrate extension", "Provider: " + where + ".",
+        throw pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the provider database has no pymigrate extension",
+                        "Provider: " + where + ".",
                         "Run CREATE EXTENSION pymigrate in the provider database (its library is the output "
                         "plugin that captures the changes).");
     if (r.value(0, 2) == "t")
@@ -76,17 +76,16 @@ check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &t
                         "the provider is a standby; PostgreSQL 15 decodes changes only on a primary",
                         "Provider: " + where + ".", "Subscribe to the primary server.");
     if (r.value(0, 3) != "t")
-        throw pg::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                        "the provider's user has neither the REPLICATION attribute nor superuser",
-                        "Provider: " + where + ".", "ALTER ROLE ... REPLICATION on the provider, or connect as another user.");
+        throw pg::Error(
+            ERRCODE_INSUFFICIENT_PRIVILEGE, "the provider's user has neither the REPLICATION attribute nor superuser",
+            "Provider: " + where + ".", "ALTER ROLE ... REPLICATION on the provider, or connect as another user.");
     facts.superuser = r.value(0, 4) == "t";
     if (!r.is_null(0, 5)) {
         facts.plugin_libraries = std::string(r.value(0, 5));
         auto elements = list_elements(facts.plugin_libraries);
         facts.plugin_listed = std::find(elements.begin(), elements.end(), "pymigrate") != elements.end();
         if (!facts.plugin_listed && !facts.superuser)
-            throw pg::Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                            "the provider does not allow pymigrate as an output plugin",
+            throw pg::Error(ERRCODE_INSUFFICIENT_PRIVILEGE, "the provider does not allow pymigrate as an output plugin",
                             "Its output_plugin_libraries is \"" + facts.plugin_libraries + "\". Provider: " + where +
                                 ".",
                             "Add pymigrate to output_plugin_libraries on the provider and reload it.");

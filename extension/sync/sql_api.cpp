@@ -103,8 +103,8 @@ check_subscription_name(const std::string &name)
 {
     bool ok = !name.empty() && name.size() <= 40 && (std::islower(name[0]) || name[0] == '_');
     for (char c : name)
-        ok = ok && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-                    c == '_');
+        ok = ok &&
+             (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
     if (!ok)
         throw Error(ERRCODE_INVALID_NAME, "invalid subscription name \"" + name + "\"",
                     "It names the replication slot and origin, so it may hold only lower-case letters, digits and "
@@ -116,8 +116,8 @@ check_slot_name(const std::string &slot)
 {
     bool ok = !slot.empty() && slot.size() < NAMEDATALEN;
     for (char c : slot)
-        ok = ok && (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-                    c == '_');
+        ok = ok &&
+             (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_');
     if (!ok)
         throw Error(ERRCODE_INVALID_NAME, "invalid slot_name \"" + slot + "\"",
                     "Replication slot names hold only lower-case letters, digits and _, up to 63 characters.");
@@ -266,8 +266,8 @@ check_provider_now(const std::string &dsn, const std::string &subname, const std
     pg::RemoteConnection conn(dsn, "provider of subscription " + subname);
     (void)check_provider(conn, tables);
     if (slot_must_not_exist) {
-        pq::Result r = conn.exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-                                 {*slot_must_not_exist});
+        pq::Result r =
+            conn.exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {*slot_must_not_exist});
         if (r.rows() > 0)
             throw Error(ERRCODE_DUPLICATE_OBJECT,
                         "replication slot \"" + *slot_must_not_exist + "\" already exists on the provider",
@@ -301,8 +301,8 @@ stop_worker(int32_t subid)
             CHECK_FOR_INTERRUPTS();
         });
     }
-    throw Error(ERRCODE_OBJECT_IN_USE, "the apply worker of the subscription (pid " + std::to_string(pid) +
-                                           ") did not stop within 30 s");
+    throw Error(ERRCODE_OBJECT_IN_USE,
+                "the apply worker of the subscription (pid " + std::to_string(pid) + ") did not stop within 30 s");
 }
 
 void
@@ -310,8 +310,8 @@ drop_slot_on_provider(const Subscription &s)
 {
     pg::RemoteConnection conn(dsn_with(s.provider_dsn, "replication", "database"),
                               "provider of subscription " + s.name);
-    pq::Result r = conn.exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
-                             pq::quote_literal(s.slot_name));
+    pq::Result r =
+        conn.exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = " + pq::quote_literal(s.slot_name));
     if (r.rows() == 0)
         return; // never created (the worker had not started), or dropped by hand
     // WAIT: the provider's walsender of the worker we just stopped may not
@@ -372,15 +372,15 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
                                 "ON s.id = t.subscription_id WHERE t.local_schema = $1 AND t.local_table = $2",
                                 {{NAMEOID, t.local_schema}, {NAMEOID, t.local_table}}, true);
         if (other)
-            throw Error(ERRCODE_DUPLICATE_OBJECT,
-                        "table " + qualified_name(t.local_schema, t.local_table) +
-                            " already receives changes from subscription \"" + *other + "\"");
+            throw Error(ERRCODE_DUPLICATE_OBJECT, "table " + qualified_name(t.local_schema, t.local_table) +
+                                                      " already receives changes from subscription \"" + *other + "\"");
     }
     const char *origin_c = origin.c_str();
     if (pg_call([origin_c] { return replorigin_by_name(origin_c, true); }) != InvalidRepOriginId)
         throw Error(ERRCODE_DUPLICATE_OBJECT, "replication origin \"" + origin + "\" already exists", {},
                     "It is left over from an earlier subscription of this name: drop it with "
-                    "SELECT pg_replication_origin_drop('" + origin + "') if nothing uses it.");
+                    "SELECT pg_replication_origin_drop('" +
+                        origin + "') if nothing uses it.");
     if (connect)
         check_provider_now(dsn, name, subscribed, &slot);
 
@@ -525,12 +525,16 @@ PYMIGRATE_FUNCTION(pymigrate_drop_subscription)
         try {
             drop_slot_on_provider(s);
         } catch (const pymigrate::pg::Error &e) {
-            throw Error(e.sqlstate(), "could not drop replication slot \"" + s.slot_name +
-                                          "\" on the provider of subscription \"" + name + "\": " + e.what(),
+            throw Error(e.sqlstate(),
+                        "could not drop replication slot \"" + s.slot_name + "\" on the provider of subscription \"" +
+                            name + "\": " + e.what(),
                         e.detail(),
                         "Nothing was dropped. If the provider is gone for good, run "
-                        "pymigrate.drop_subscription('" + name + "', drop_slot => false) and later drop the slot "
-                        "there with SELECT pg_drop_replication_slot('" + s.slot_name + "').");
+                        "pymigrate.drop_subscription('" +
+                            name +
+                            "', drop_slot => false) and later drop the slot "
+                            "there with SELECT pg_drop_replication_slot('" +
+                            s.slot_name + "').");
         }
     }
     const char *origin = s.origin_name.c_str();

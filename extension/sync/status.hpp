@@ -16,10 +16,10 @@ extern "C" {
 namespace pymigrate::sync {
 
 enum class Phase : int32 {
-    None = 0,   // no worker
-    Starting,   // connecting, checking the provider, creating the slot
-    Copying,    // initial copy
-    Streaming,  // START_REPLICATION running
+    None = 0,  // no worker
+    Starting,  // connecting, checking the provider, creating the slot
+    Copying,   // initial copy
+    Streaming, // START_REPLICATION running
 };
 
 constexpr int kErrorLen = 1024;
@@ -28,25 +28,25 @@ struct SubStatus {
     bool used;
     Oid database;
     int32 subid;
-    int32 generation;          // of the catalog row the worker runs with
-    int pid;                   // worker process, 0 when none
+    int32 generation; // of the catalog row the worker runs with
+    int pid;          // worker process, 0 when none
     Phase phase;
-    bool in_txn;               // applying a remote transaction now
-    int32 failures;            // consecutive failed worker runs (back-off)
-    TimestampTz started_at;    // worker start
-    TimestampTz last_msg_time; // last message from the provider (our clock)
-    TimestampTz txn_commit_time;      // remote commit time of the transaction being applied
-    TimestampTz last_commit_time;     // remote commit time of the last applied transaction
+    bool in_txn;                  // applying a remote transaction now
+    int32 failures;               // consecutive failed worker runs (back-off)
+    TimestampTz started_at;       // worker start
+    TimestampTz last_msg_time;    // last message from the provider (our clock)
+    TimestampTz txn_commit_time;  // remote commit time of the transaction being applied
+    TimestampTz last_commit_time; // remote commit time of the last applied transaction
     TimestampTz last_error_time;
-    XLogRecPtr received_lsn;   // highest provider position received
-    XLogRecPtr applied_lsn;    // provider position applied and committed here
-    XLogRecPtr flushed_lsn;    // provider position reported flushed
-    uint64 changes_applied;    // rows inserted, updated, deleted (committed)
+    XLogRecPtr received_lsn; // highest provider position received
+    XLogRecPtr applied_lsn;  // provider position applied and committed here
+    XLogRecPtr flushed_lsn;  // provider position reported flushed
+    uint64 changes_applied;  // rows inserted, updated, deleted (committed)
     uint64 txns_applied;
-    uint64 conflicts;          // rows an update/delete did not find
+    uint64 conflicts; // rows an update/delete did not find
     int32 copy_tables_total;
     int32 copy_tables_done;
-    uint64 copy_rows;          // rows copied so far in the running copy
+    uint64 copy_rows; // rows copied so far in the running copy
     char copy_table[2 * NAMEDATALEN + 2];
     char last_error[kErrorLen];
 };

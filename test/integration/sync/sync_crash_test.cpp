@@ -17,15 +17,11 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncCrash : public ClusterSuite<SyncCrash, 2> {
-  public:
-    static ClusterOptions options(int i) { return sync_cluster(i == 0 ? "provider" : "subscriber"); }
-
+class SyncCrash : public SyncPair<SyncCrash>
+{
   protected:
-    Cluster &provider() { return cluster(0); }
-    Cluster &subscriber() { return cluster(1); }
-
-    void crash_and_restart_subscriber()
+    void
+    crash_and_restart_subscriber()
     {
         subscriber().kill9();
         subscriber().start();
@@ -35,7 +31,8 @@ class SyncCrash : public ClusterSuite<SyncCrash, 2> {
 namespace {
 
 // Runs pgbench against `dsn` in the background (the workload of the test).
-class Workload {
+class Workload
+{
   public:
     Workload(const std::string &dsn, const std::string &script, int clients, int transactions_per_client)
     {
@@ -57,14 +54,20 @@ class Workload {
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
     }
-    bool done() const { return done_; }
+    bool
+    done() const
+    {
+        return done_;
+    }
     // Waits for the end; pgbench's exit status (0: every transaction ran).
-    int wait()
+    int
+    wait()
     {
         thread_.join();
         return status_;
     }
-    std::string log() const
+    std::string
+    log() const
     {
         std::ifstream in(dir_ / "pgbench.log");
         return std::string(std::istreambuf_iterator<char>(in), {});
@@ -81,10 +84,9 @@ class Workload {
 
 TEST_F(SyncCrash, TenKill9sOfTheSubscriberDuringAWorkloadLoseAndRepeatNothing)
 {
-    for (int i = 0; i < 2; ++i) {
-        cluster(i).connect().exec("CREATE DATABASE crash");
-        auto c = cluster(i).connect("crash");
-        c.exec("CREATE EXTENSION pymigrate");
+    make_databases("crash");
+    for (Cluster *cl : {&provider(), &subscriber()}) {
+        auto c = cl->connect("crash");
         c.exec("CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, version int NOT NULL);"
                "CREATE TABLE hist (id bigserial PRIMARY KEY, acct_id int NOT NULL, delta int NOT NULL,"
                "                   at timestamptz NOT NULL DEFAULT now());"
@@ -152,10 +154,9 @@ TEST_F(SyncCrash, TenKill9sOfTheSubscriberDuringAWorkloadLoseAndRepeatNothing)
 
 TEST_F(SyncCrash, InitialCopyInterruptedByAKill9StartsOverCleanly)
 {
-    for (int i = 0; i < 2; ++i) {
-        cluster(i).connect().exec("CREATE DATABASE copycrash");
-        auto c = cluster(i).connect("copycrash");
-        c.exec("CREATE EXTENSION pymigrate");
+    make_databases("copycrash");
+    for (Cluster *cl : {&provider(), &subscriber()}) {
+        auto c = cl->connect("copycrash");
         c.exec("CREATE TABLE small (id int PRIMARY KEY, v text);"
                "CREATE TABLE large (id int PRIMARY KEY, v text)");
     }
@@ -173,8 +174,9 @@ TEST_F(SyncCrash, InitialCopyInterruptedByAKill9StartsOverCleanly)
         create_subscription(s, "copycrash", provider().dsn("copycrash"), "{small,large}");
         ASSERT_TRUE(eventually(
             [&] {
-                return status(s, "copycrash", "state") == "copying" && status(s, "copycrash", "copy_table") ==
-                       "\"public\".\"large\"" && std::stol(status(s, "copycrash", "copy_rows")) > 10000;
+                return status(s, "copycrash", "state") == "copying" &&
+                       status(s, "copycrash", "copy_table") == "\"public\".\"large\"" &&
+                       std::stol(status(s, "copycrash", "copy_rows")) > 10000;
             },
             60s, 20ms))
             << "never saw the copy of large in progress: " << status(s, "copycrash", "state");

@@ -13,24 +13,11 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncFaults : public ClusterSuite<SyncFaults, 2> {
-  public:
-    static ClusterOptions options(int i) { return sync_cluster(i == 0 ? "provider" : "subscriber"); }
-
+class SyncFaults : public SyncPair<SyncFaults>
+{
   protected:
-    Cluster &provider() { return cluster(0); }
-    Cluster &subscriber() { return cluster(1); }
-
-    void make_databases(const std::string &db, bool provider_extension = true)
-    {
-        for (int i = 0; i < 2; ++i) {
-            cluster(i).connect().exec("CREATE DATABASE " + db);
-            if (i == 1 || provider_extension)
-                cluster(i).connect(db).exec("CREATE EXTENSION pymigrate");
-        }
-    }
-
-    static std::string log_of(const Cluster &c)
+    static std::string
+    log_of(const Cluster &c)
     {
         std::ifstream in(c.log_file());
         std::stringstream ss;
@@ -40,7 +27,8 @@ class SyncFaults : public ClusterSuite<SyncFaults, 2> {
 
     // The subscription is in 'error' with `text` in last_error, and has
     // been retried since.
-    static void expect_failing_with(Connection &s, const std::string &name, const std::string &text)
+    static void
+    expect_failing_with(Connection &s, const std::string &name, const std::string &text)
     {
         ASSERT_TRUE(wait_state(s, name, "error", 30s));
         EXPECT_NE(status(s, name, "last_error").find(text), std::string::npos) << status(s, name, "last_error");

@@ -23,11 +23,45 @@ sync_cluster(const std::string &name)
 {
     ClusterOptions o;
     o.name = name;
-    o.settings = {{"pymigrate.sync_retry_max", "2000"},
-                  {"pymigrate.naptime", "500"},
-                  {"wal_sender_timeout", "10s"}};
+    o.settings = {{"pymigrate.sync_retry_max", "2000"}, {"pymigrate.naptime", "500"}, {"wal_sender_timeout", "10s"}};
     return o;
 }
+
+// A provider and a subscriber cluster with sync_cluster()'s settings; a
+// suite overrides options() for more.
+template <typename Derived> class SyncPair : public ClusterSuite<Derived, 2>
+{
+  public:
+    static ClusterOptions
+    options(int i)
+    {
+        return sync_cluster(i == 0 ? "provider" : "subscriber");
+    }
+
+  protected:
+    static Cluster &
+    provider()
+    {
+        return ClusterSuite<Derived, 2>::cluster(0);
+    }
+    static Cluster &
+    subscriber()
+    {
+        return ClusterSuite<Derived, 2>::cluster(1);
+    }
+
+    // Database `db` on both sides with the extension (on the provider only
+    // when `provider_extension`).
+    static void
+    make_databases(const std::string &db, bool provider_extension = true)
+    {
+        for (Cluster *c : {&provider(), &subscriber()}) {
+            c->connect().exec("CREATE DATABASE " + db);
+            if (c == &subscriber() || provider_extension)
+                c->connect(db).exec("CREATE EXTENSION pymigrate");
+        }
+    }
+};
 
 // pymigrate.create_subscription(name, dsn, tables [, extra named args]).
 inline void
@@ -89,7 +123,7 @@ checksum(pq::Connection &c, const std::string &table)
                         {table});
     return c
         .scalar("SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, '|' ORDER BY " +
-                    key.value_or("t::text") + ")), '-') FROM " + table + " t")
+                key.value_or("t::text") + ")), '-') FROM " + table + " t")
         .value_or("?");
 }
 

@@ -9,28 +9,16 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncStream : public ClusterSuite<SyncStream, 2> {
+class SyncStream : public SyncPair<SyncStream>
+{
   public:
-    static ClusterOptions options(int i)
+    static ClusterOptions
+    options(int i)
     {
-        ClusterOptions o = sync_cluster(i == 0 ? "provider" : "subscriber");
+        ClusterOptions o = SyncPair::options(i);
         if (i == 0) // spill large transactions to disk early (they must stream anyway)
             o.settings.emplace_back("logical_decoding_work_mem", "1MB");
         return o;
-    }
-
-  protected:
-    Cluster &provider() { return cluster(0); }
-    Cluster &subscriber() { return cluster(1); }
-
-    // A database of this name on both sides, with the extension.
-    void make_databases(const std::string &db)
-    {
-        for (int i = 0; i < 2; ++i) {
-            auto admin = cluster(i).connect();
-            admin.exec("CREATE DATABASE " + db);
-            cluster(i).connect(db).exec("CREATE EXTENSION pymigrate");
-        }
     }
 };
 
@@ -163,7 +151,8 @@ TEST_F(SyncStream, AppliedChangesKeepTheProviderCommitTimeAndAreNotSentOnward)
     auto changes = [&](const std::string &forward) {
         std::string out;
         auto r = s.exec("SELECT pymigrate.decode_changes(ARRAY(SELECT data FROM pg_logical_slot_peek_binary_changes("
-                        "'back', NULL, NULL, 'forward_origins', '" + forward + "')))");
+                        "'back', NULL, NULL, 'forward_origins', '" +
+                        forward + "')))");
         for (int i = 0; i < r.rows(); ++i)
             out += std::string(r.value(i, 0)) + "\n";
         return out;
@@ -199,8 +188,8 @@ TEST_F(SyncStream, TablesAddedLaterAreCopiedAndFollowed)
     // followed from there, a is neither skipped nor applied twice.
     s.exec("SELECT pymigrate.alter_subscription('grow', add_tables => '{b}')");
     for (int i = 0; i < 20; ++i)
-        p.exec("UPDATE a SET v = v + 1 WHERE id = " + std::to_string(i + 1) + "; UPDATE b SET v = v + 1000 WHERE id = " +
-               std::to_string(i + 100));
+        p.exec("UPDATE a SET v = v + 1 WHERE id = " + std::to_string(i + 1) +
+               "; UPDATE b SET v = v + 1000 WHERE id = " + std::to_string(i + 100));
     ASSERT_TRUE(eventually([&] { return status(s, "grow", "tables_ready") == "2"; }, 60s));
     p.exec("DELETE FROM b WHERE id > 1990; INSERT INTO a VALUES (5000, 1)");
     ASSERT_TRUE(wait_caught_up(p, s, "grow"));
