@@ -142,6 +142,8 @@ std::vector<int64_t>
 copy_tables(const Subscription &sub, const std::vector<SubscribedTable> &tables, const std::string &snapshot)
 {
     pg::RemoteConnection conn(sub.provider_dsn, "provider of subscription " + sub.name + " (initial copy)");
+    // A copy may take hours: the provider's own timeouts must not end it.
+    (void)conn.exec("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0");
     (void)conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     (void)conn.exec("SET TRANSACTION SNAPSHOT " + pq::quote_literal(snapshot));
     int32_t subid = sub.id;
