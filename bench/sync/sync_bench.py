@@ -5,10 +5,11 @@ bench/sync/run.sh with pm-cluster; PM_PROVIDER_* and PM_SUBSCRIBER_* come
 from there).
 
 Each system gets its own pair of databases holding the sample monolith
-(scale 1, the same rows on both sides, so no initial copy is timed) and is
-set up, measured and torn down before the next, so that only one system's
-walsender decodes at a time. Two workloads from pgbench clients on the
-provider (4 clients, 2 threads):
+(scale 1, the same rows on both sides, so no initial copy is timed). The
+systems take turns, 3 per system and workload, in a rotating order, each
+enabled only during its turn (so one walsender decodes at a time); every
+figure is the median of a system's 3 turns. Two workloads from pgbench
+clients on the provider (4 clients, 2 threads):
 
   update-heavy  per transaction: UPDATE stock_levels (composite key) and
                 UPDATE products (a row with a large description)
@@ -16,12 +17,12 @@ provider (4 clients, 2 threads):
 
 Measurements per system and workload:
 
-  sustained   unthrottled load for SECONDS; a marker row is committed when
-              the load ends; sustained changes/s = changes committed by the
+  sustained   unthrottled load for SECONDS (default 5); a marker row is
+              committed when the load ends; sustained changes/s = changes committed by the
               load / (load time + time until the marker is applied). When
               the subscriber keeps up this equals the provider's rate (the
               load generator is the limit); when it falls behind it drops.
-              Median of 3 runs; "catch-up" is the marker's delay.
+              "catch-up" is the marker's delay.
   capacity    the subscription is disabled while SECONDS of load build a
               backlog, then enabled: backlog changes / time from enable
               until the marker is applied (includes the worker's start).
@@ -50,7 +51,7 @@ import time
 import psycopg
 from psycopg import conninfo
 
-SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "8"))
+SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "5"))
 SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,native,pglogical").split(",")
 TARGET_CHANGES = 10000
 CLIENTS = 4
@@ -249,60 +250,63 @@ def percentiles(system, phases):
     return (row[0] or [float("nan")] * 3), row[1]
 
 
-def measure(system, workload, phase_base):
+def turn(system, workload, phase):
+    """One measurement of each kind for `system`, which is enabled and caught
+    up on entry and disabled on exit."""
     per_txn, script = WORKLOADS[workload]
-    system.p.execute("ANALYZE")
-    pgbench(system, script, 0, 2)  # warm-up
-    system.marker()
-    result = {}
-    sustained, load_rates, catchups = [], [], []
-    for rep in range(REPS):
-        phase = phase_base + rep
-        work, probes, wall = pgbench(system, script, phase, SECONDS)
-        sent, got = system.marker()
-        changes = work * per_txn + probes
-        catchups.append(got - sent)
-        load_rates.append(changes / wall)
-        sustained.append(changes / (wall + (got - sent)))
-    result["load"] = statistics.median(load_rates)
-    result["sustained"] = statistics.median(sustained)
-    result["catchup"] = statistics.median(catchups)
-    result["p95_max"] = percentiles(system, [phase_base + r for r in range(REPS)])[0][1]
-
+    r = {}
+    # Sustained: unthrottled load, then how long until the marker is applied.
+    work, probes, wall = pgbench(system, script, phase, SECONDS)
+    sent, got = system.marker()
+    changes = work * per_txn + probes
+    r["load"], r["catchup"] = changes / wall, got - sent
+    r["sustained"] = changes / (wall + (got - sent))
+    r["p95_max"] = percentiles(system, [phase])[0][1]
     # Latency at the target rate.
-    phase = phase_base + 10
     rate = TARGET_CHANGES / (per_txn * (100 - PROBE_WEIGHT) / 100 + PROBE_WEIGHT / 100)
-    work, probes, wall = pgbench(system, script, phase, SECONDS, rate)
+    work, probes, wall = pgbench(system, script, phase + 1, SECONDS, rate)
     system.marker()
-    result["lat_rate"] = (work * per_txn + probes) / wall
-    (p50, p95, p99), n = percentiles(system, [phase])
-    result.update(p50=p50, p95=p95, p99=p99, probes=n)
-
-    # Capacity: drain a backlog.
+    r["lat_rate"] = (work * per_txn + probes) / wall
+    (r["p50"], r["p95"], r["p99"]), r["probes"] = percentiles(system, [phase + 1])
+    # Capacity: drain a backlog built while disabled.
     system.enable(False)
-    work, probes, wall = pgbench(system, script, phase_base + 20, SECONDS)
-    backlog = work * per_txn + probes
+    work, probes, wall = pgbench(system, script, phase + 2, SECONDS)
     t_on = system.s.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0]
     system.enable(True)
     _, got = system.marker()
-    result["capacity"] = backlog / (got - float(t_on))
-    return result
+    r["capacity"] = (work * per_txn + probes) / (got - float(t_on))
+    system.enable(False)
+    return r
 
 
 def main():
-    print(f"sync bench: {CLIENTS} pgbench clients, {SECONDS:g} s loads, {REPS} runs each; "
+    print(f"sync bench: {CLIENTS} pgbench clients, {SECONDS:g} s loads, {REPS} turns per system; "
           f"load average {os.getloadavg()[0]:.1f} at start ({os.cpu_count()} cores, both clusters local)")
     print(__doc__.split("Measurements per system and workload:")[1].rstrip())
     configure_servers()
-    results = {}
-    for name in SYSTEMS:
-        system = System(name)
+    systems = [System(name) for name in SYSTEMS]
+    for system in systems:
         system.setup()
-        for i, workload in enumerate(WORKLOADS):
-            results[(workload, name)] = measure(system, workload, 100 * (i + 1))
-            r = results[(workload, name)]
-            print(f"  measured {workload:12} {name:10} sustained {r['sustained']:8.0f} changes/s, "
-                  f"p95 {r['p95']:.1f} ms", flush=True)
+        system.enable(False)
+    # Turns interleave the systems (in a rotating order), so that the
+    # machine's background load, which changes by the minute here, falls on
+    # all of them alike; each figure is the median of its system's turns.
+    turns = {}
+    for w, workload in enumerate(WORKLOADS):
+        for rep in range(REPS):
+            for k in range(len(systems)):
+                system = systems[(rep + k) % len(systems)]
+                system.enable(True)
+                system.marker()
+                if rep == 0:
+                    pgbench(system, WORKLOADS[workload][1], 0, 2)  # warm-up
+                    system.marker()
+                r = turn(system, workload, 1000 * (w + 1) + 10 * rep)
+                turns.setdefault((workload, system.name), []).append(r)
+                print(f"  {workload:12} {system.name:10} run {rep + 1}: sustained {r['sustained']:7.0f}, "
+                      f"capacity {r['capacity']:7.0f} changes/s, p95 {r['p95']:6.1f} ms", flush=True)
+    results = {key: {m: statistics.median(t[m] for t in runs) for m in runs[0]} for key, runs in turns.items()}
+    for system in systems:
         system.teardown()
 
     print()

@@ -30,8 +30,6 @@ extern "C" {
 
 namespace pymigrate::sync::apply {
 
-extern uint64 conflicts_in_txn; // conflict.cpp
-
 namespace {
 
 using namespace proto;

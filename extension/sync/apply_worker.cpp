@@ -28,14 +28,11 @@ extern "C" {
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "commands/extension.h"
-#include "pgstat.h"
 #include "replication/origin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 }
 
 #include <deque>

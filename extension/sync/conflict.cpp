@@ -1,10 +1,8 @@
 #include "sync/conflict.hpp"
 
-#include "sync/status.hpp"
 
 namespace pymigrate::sync::apply {
 
-// Counted in the status view (rows_not_found) by the apply loop.
 uint64 conflicts_in_txn = 0;
 
 Resolution

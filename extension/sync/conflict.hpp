@@ -28,6 +28,10 @@ enum class Resolution {
     Apply, // apply the remote change
 };
 
+// Conflicts met in the current remote transaction (reset at its BEGIN,
+// reported with its COMMIT as rows_not_found).
+extern uint64 conflicts_in_txn;
+
 // PostgreSQL-style (may ereport). `local` is null when no row was found.
 Resolution resolve_conflict(ConflictKind kind, RelMapEntry *rel, TupleTableSlot *local, TupleTableSlot *remote);
 

@@ -32,7 +32,6 @@ extern "C" {
 #include <chrono>
 #include <csignal>
 #include <set>
-#include <thread>
 
 namespace pymigrate::sync {
 namespace {
