@@ -433,7 +433,7 @@ Stream::run()
     for (;;) {
         bool got = false;
         // Drain what has arrived; check for interrupts now and then.
-        for (int n = 0; n < 10000; ++n) {
+        for (int n = 0; n < 1000; ++n) {
             char *raw = nullptr;
             int len = PQgetCopyData(repl_.get(), &raw, 1);
             if (len == 0)
@@ -538,7 +538,15 @@ run(int32 subid)
         copy_added_tables(sub, facts);
     }
     // Reload: the copies changed table states.
-    worker::in_transaction([&] { sub = *load_subscription(subid); });
+    bool still_there = false;
+    worker::in_transaction([&] {
+        if (auto again = load_subscription(subid)) {
+            sub = std::move(*again);
+            still_there = true;
+        }
+    });
+    if (!still_there)
+        return; // dropped meanwhile
 
     std::vector<apply::TableRoute> routes;
     for (auto &t : sub.tables)
