@@ -142,6 +142,18 @@ TEST_F(SyncStream, AppliedChangesKeepTheProviderCommitTimeAndAreNotSentOnward)
               p.scalar("SELECT pg_xact_commit_timestamp(xmin)::text FROM t WHERE id = 1"));
     EXPECT_NE(s.scalar("SELECT pg_xact_commit_timestamp(xmin)::text FROM t WHERE id = 2"),
               p.scalar("SELECT pg_xact_commit_timestamp(xmin)::text FROM t WHERE id = 1"));
+    // Feedback reaches the provider: its slot lets go of the applied WAL.
+    std::string applied_upto = p.scalar("SELECT pg_current_wal_flush_lsn()::text").value();
+    EXPECT_TRUE(eventually([&] {
+        return p.scalar("SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots "
+                        "WHERE slot_name = 'pymigrate_o1'",
+                        {applied_upto}) == "t";
+    })) << "confirmed_flush_lsn stays behind";
+    // Caught up and idle: no lag.
+    EXPECT_TRUE(eventually([&] {
+        return status(s, "o1", "lag_bytes") == "0" && status(s, "o1", "lag_seconds") == "0";
+    })) << "lag "
+        << status(s, "o1", "lag_bytes") << " bytes, " << status(s, "o1", "lag_seconds") << " s";
     // ... and its origin progress is recorded.
     EXPECT_EQ(s.scalar("SELECT remote_lsn > '0/0' FROM pg_replication_origin_status o "
                        "JOIN pg_replication_origin r ON r.roident = o.local_id WHERE r.roname = 'pymigrate_o1'"),
