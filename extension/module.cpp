@@ -1,6 +1,7 @@
 // Library entry: module magic, _PG_init, and the core SQL functions.
 #include "pg/guard.hpp"
 #include "validate/schedule.hpp"
+#include "sync/sync.hpp"
 #include "worker/worker.hpp"
 
 #include <string>
@@ -19,6 +20,7 @@ _PG_init(void)
         // tasks with it (worker/worker.hpp).
         pymigrate::worker::init();
         pymigrate::worker::register_task({"validation scheduler", &pymigrate::validate::scheduler_tick});
+        pymigrate::sync::init();
     });
 }
 

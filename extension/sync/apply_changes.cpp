@@ -1,0 +1,598 @@
+// Applying one message of the change stream (apply_changes.hpp).
+//
+// Per remote transaction and table we build the executor state once (range
+// table, result relation with its indexes open, slots) and keep it until the
+// COMMIT; PostgreSQL's worker.c builds it for every change. Per change: a
+// fresh snapshot, the AFTER-trigger query level, the row operation, then a
+// CommandCounterIncrement so the next change of the transaction sees it.
+#include "sync/apply_changes.hpp"
+
+#include "sync/apply_relmap.hpp"
+#include "sync/conflict.hpp"
+#include "sync/protocol.hpp"
+
+extern "C" {
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/catalog.h"
+#include "commands/tablecmds.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "replication/origin.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+}
+
+namespace pymigrate::sync::apply {
+
+namespace {
+
+using namespace proto;
+
+// The executor state of one local table within the current transaction.
+struct Target {
+    RelMapEntry *map;
+    Relation rel;
+    EState *estate;
+    ResultRelInfo *rri;
+    TupleTableSlot *remoteslot; // values of the stream, and the search key
+    TupleTableSlot *newslot;    // the updated row
+    TupleTableSlot *localslot;  // the row found here
+    bool defaults_ready;
+    int ndefaults;
+    int *defmap;
+    ExprState **defexprs;
+    Target *next;
+};
+
+// A tuple of the stream: per remote column its kind and bytes.
+struct RemoteTuple {
+    int natts;
+    char *kinds;
+    const char **data;
+    uint32 *lens;
+};
+
+struct State {
+    bool started;
+    int proto_version;
+    bool in_txn;
+    XLogRecPtr final_lsn;
+    TimestampTz commit_time;
+    uint32 xid;
+    uint64 changes;
+    MemoryContext msg_cxt;  // reset after every message
+    MemoryContext txn_cxt;  // targets of the transaction
+    MemoryContext idle_cxt; // current between messages (nothing is allocated there)
+    Target *targets;
+    // for the error context
+    char msg_type;
+    RelMapEntry *msg_rel;
+};
+
+State st;
+
+void
+error_context(void *)
+{
+    if (st.msg_rel)
+        errcontext("pymigrate apply: %c message for table %s.%s of remote transaction %u (commit %X/%X)", st.msg_type,
+                   st.msg_rel->remote.schema, st.msg_rel->remote.name, st.xid, static_cast<uint32>(st.final_lsn >> 32),
+                   static_cast<uint32>(st.final_lsn));
+    else if (st.in_txn)
+        errcontext("pymigrate apply: %c message of remote transaction %u (commit %X/%X)", st.msg_type, st.xid,
+                   static_cast<uint32>(st.final_lsn >> 32), static_cast<uint32>(st.final_lsn));
+    else
+        errcontext("pymigrate apply: %c message", st.msg_type);
+}
+
+[[noreturn]] void
+protocol_error(const char *what)
+{
+    ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION), errmsg("pymigrate stream: %s", what)));
+    pg_unreachable();
+}
+
+void
+read_tuple(Reader &r, const RelMapEntry *e, RemoteTuple *t)
+{
+    int n = get_u16(r);
+    if (n != e->remote.natts)
+        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                        errmsg("pymigrate stream: tuple of %s.%s has %d columns, its RELATION message %d",
+                               e->remote.schema, e->remote.name, n, e->remote.natts)));
+    t->natts = n;
+    t->kinds = static_cast<char *>(palloc(Max(n, 1)));
+    t->data = static_cast<const char **>(palloc(sizeof(char *) * Max(n, 1)));
+    t->lens = static_cast<uint32 *>(palloc(sizeof(uint32) * Max(n, 1)));
+    for (int i = 0; i < n; ++i) {
+        char kind = static_cast<char>(get_u8(r));
+        t->kinds[i] = kind;
+        t->data[i] = nullptr;
+        t->lens[i] = 0;
+        if (kind == kText || kind == kBinary)
+            t->data[i] = get_bytes(r, &t->lens[i]);
+        else if (kind != kNull && kind != kUnchanged)
+            ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                            errmsg("pymigrate stream: unknown value kind 0x%02x", static_cast<unsigned char>(kind))));
+    }
+}
+
+struct ColumnContext {
+    const RelMapEntry *e;
+    int remote_col;
+};
+
+void
+column_error_context(void *arg)
+{
+    auto *c = static_cast<ColumnContext *>(arg);
+    if (c->remote_col >= 0)
+        errcontext("reading column %s of %s (provider type %s)", c->e->remote.attnames[c->remote_col], c->e->local_name,
+                   c->e->remote.typnames[c->remote_col]);
+}
+
+// Fills `slot` (the local table's layout) from `t`. With `base`, columns the
+// stream does not give (unmapped, or unchanged TOAST) keep base's value;
+// without it they are NULL, and an unchanged-TOAST marker is an error unless
+// the slot only serves as a search key.
+void
+store_values(Target *tg, const RemoteTuple *t, TupleTableSlot *slot, TupleTableSlot *base, bool search_key)
+{
+    const RelMapEntry *e = tg->map;
+    TupleDesc desc = slot->tts_tupleDescriptor;
+    int natts = desc->natts;
+    ExecClearTuple(slot);
+    if (base) {
+        slot_getallattrs(base);
+        memcpy(slot->tts_values, base->tts_values, sizeof(Datum) * natts);
+        memcpy(slot->tts_isnull, base->tts_isnull, sizeof(bool) * natts);
+    } else {
+        memset(slot->tts_values, 0, sizeof(Datum) * natts);
+        memset(slot->tts_isnull, true, sizeof(bool) * natts);
+    }
+    ColumnContext cc{e, -1};
+    ErrorContextCallback cb{error_context_stack, column_error_context, &cc};
+    error_context_stack = &cb;
+    for (int i = 0; i < natts; ++i) {
+        int k = e->attrmap[i];
+        if (k < 0)
+            continue;
+        cc.remote_col = k;
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        switch (t->kinds[k]) {
+        case kNull:
+            slot->tts_values[i] = 0;
+            slot->tts_isnull[i] = true;
+            break;
+        case kUnchanged:
+            if (base == nullptr && !search_key)
+                protocol_error("unchanged TOAST marker in a tuple without a row to take the value from");
+            break; // keep base's value (or NULL in a search key)
+        case kText: {
+            char *s = pnstrdup(t->data[k], t->lens[k]);
+            slot->tts_values[i] = InputFunctionCall(&e->in_funcs[i], s, e->typioparams[i], att->atttypmod);
+            slot->tts_isnull[i] = false;
+            break;
+        }
+        case kBinary: {
+            StringInfoData buf;
+            buf.data = static_cast<char *>(palloc(t->lens[k] + 1));
+            memcpy(buf.data, t->data[k], t->lens[k]);
+            buf.data[t->lens[k]] = '\0';
+            buf.len = static_cast<int>(t->lens[k]);
+            buf.maxlen = buf.len + 1;
+            buf.cursor = 0;
+            slot->tts_values[i] = ReceiveFunctionCall(&e->recv_funcs[i], &buf, e->typioparams[i], att->atttypmod);
+            if (buf.cursor != buf.len)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+                                errmsg("incorrect binary data format in column %s", NameStr(att->attname))));
+            slot->tts_isnull[i] = false;
+            break;
+        }
+        }
+    }
+    error_context_stack = cb.previous;
+    ExecStoreVirtualTuple(slot);
+}
+
+// Local columns the provider does not send take their defaults on INSERT.
+void
+fill_defaults(Target *tg, TupleTableSlot *slot)
+{
+    RelMapEntry *e = tg->map;
+    if (!tg->defaults_ready) {
+        MemoryContext old = MemoryContextSwitchTo(tg->estate->es_query_cxt);
+        TupleDesc desc = RelationGetDescr(tg->rel);
+        tg->defmap = static_cast<int *>(palloc(sizeof(int) * Max(desc->natts, 1)));
+        tg->defexprs = static_cast<ExprState **>(palloc(sizeof(ExprState *) * Max(desc->natts, 1)));
+        tg->ndefaults = 0;
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute att = TupleDescAttr(desc, i);
+            if (att->attisdropped || att->attgenerated || e->attrmap[i] >= 0)
+                continue;
+            Expr *def = reinterpret_cast<Expr *>(build_column_default(tg->rel, i + 1));
+            if (def == nullptr)
+                continue;
+            def = expression_planner(def);
+            tg->defexprs[tg->ndefaults] = ExecInitExpr(def, nullptr);
+            tg->defmap[tg->ndefaults] = i;
+            ++tg->ndefaults;
+        }
+        tg->defaults_ready = true;
+        MemoryContextSwitchTo(old);
+    }
+    ExprContext *econtext = GetPerTupleExprContext(tg->estate);
+    for (int d = 0; d < tg->ndefaults; ++d) {
+        int i = tg->defmap[d];
+        slot->tts_values[i] = ExecEvalExpr(tg->defexprs[d], econtext, &slot->tts_isnull[i]);
+    }
+}
+
+Target *
+open_target(RelMapEntry *e)
+{
+    if (e->txn_target)
+        return static_cast<Target *>(e->txn_target);
+    MemoryContext old = MemoryContextSwitchTo(st.txn_cxt);
+    Relation rel = open_local(e, RowExclusiveLock);
+    auto *tg = static_cast<Target *>(palloc0(sizeof(Target)));
+    tg->map = e;
+    tg->rel = rel;
+    tg->estate = CreateExecutorState();
+    RangeTblEntry *rte = makeNode(RangeTblEntry);
+    rte->rtekind = RTE_RELATION;
+    rte->relid = RelationGetRelid(rel);
+    rte->relkind = rel->rd_rel->relkind;
+    rte->rellockmode = AccessShareLock;
+    ExecInitRangeTable(tg->estate, list_make1(rte));
+    tg->rri = makeNode(ResultRelInfo);
+    InitResultRelInfo(tg->rri, rel, 1, nullptr, 0);
+    ExecOpenIndices(tg->rri, false);
+    tg->remoteslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+    tg->newslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
+    tg->localslot = table_slot_create(rel, &tg->estate->es_tupleTable);
+    tg->next = st.targets;
+    st.targets = tg;
+    e->txn_target = tg;
+    MemoryContextSwitchTo(old);
+    return tg;
+}
+
+void
+close_targets()
+{
+    for (Target *tg = st.targets; tg; tg = tg->next) {
+        ExecCloseIndices(tg->rri);
+        ExecResetTupleTable(tg->estate->es_tupleTable, false);
+        FreeExecutorState(tg->estate);
+        table_close(tg->rel, NoLock);
+        tg->map->txn_target = nullptr;
+    }
+    st.targets = nullptr;
+    MemoryContextReset(st.txn_cxt);
+}
+
+// Changes of a table are applied only once its copy is done, and only
+// those of transactions the copy's snapshot did not already contain.
+bool
+should_apply(const RelMapEntry *e)
+{
+    if (e->route == nullptr)
+        return true; // open_local() raises the error that says why
+    return e->route->state == 'r' && st.final_lsn >= e->route->sync_lsn;
+}
+
+void
+begin_change(Target *tg)
+{
+    PushActiveSnapshot(GetTransactionSnapshot());
+    tg->estate->es_output_cid = GetCurrentCommandId(true);
+    AfterTriggerBeginQuery();
+}
+
+void
+end_change(Target *tg)
+{
+    AfterTriggerEndQuery(tg->estate);
+    ResetPerTupleExprContext(tg->estate);
+    PopActiveSnapshot();
+    CommandCounterIncrement();
+}
+
+bool
+find_row(Target *tg, TupleTableSlot *search)
+{
+    if (OidIsValid(tg->map->index_oid))
+        return RelationFindReplTupleByIndex(tg->rel, tg->map->index_oid, LockTupleExclusive, search, tg->localslot);
+    return RelationFindReplTupleSeq(tg->rel, LockTupleExclusive, search, tg->localslot);
+}
+
+void
+require_txn(const char *what)
+{
+    if (!st.in_txn)
+        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                        errmsg("pymigrate stream: %s message outside a transaction", what)));
+}
+
+void
+handle_insert(Reader &r)
+{
+    require_txn("INSERT");
+    RelMapEntry *e = lookup(get_u32(r));
+    st.msg_rel = e;
+    if (get_u8(r) != kNewTuple)
+        protocol_error("INSERT message without a new tuple");
+    RemoteTuple tup;
+    read_tuple(r, e, &tup);
+    expect_end(r);
+    if (!should_apply(e))
+        return;
+    Target *tg = open_target(e);
+    begin_change(tg);
+    store_values(tg, &tup, tg->remoteslot, nullptr, false);
+    fill_defaults(tg, tg->remoteslot);
+    ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
+    end_change(tg);
+    ++st.changes;
+}
+
+void
+handle_update_or_delete(Reader &r, bool is_update)
+{
+    const char *what = is_update ? "UPDATE" : "DELETE";
+    require_txn(what);
+    RelMapEntry *e = lookup(get_u32(r));
+    st.msg_rel = e;
+    RemoteTuple oldtup;
+    RemoteTuple newtup;
+    bool has_old = false;
+    char marker = static_cast<char>(get_u8(r));
+    if (marker == kKeyTuple || marker == kOldTuple) {
+        read_tuple(r, e, &oldtup);
+        has_old = true;
+        if (is_update)
+            marker = static_cast<char>(get_u8(r));
+    } else if (!is_update) {
+        protocol_error("DELETE message without an old key or row");
+    }
+    if (is_update) {
+        if (marker != kNewTuple)
+            protocol_error("UPDATE message without a new tuple");
+        read_tuple(r, e, &newtup);
+    }
+    expect_end(r);
+    if (!should_apply(e))
+        return;
+    Target *tg = open_target(e);
+    check_updatable(e);
+    begin_change(tg);
+    store_values(tg, has_old ? &oldtup : &newtup, tg->remoteslot, nullptr, true);
+    EPQState epq;
+    EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
+    bool found = find_row(tg, tg->remoteslot);
+    Resolution res = Resolution::Apply;
+    if (!found)
+        res = resolve_conflict(is_update ? ConflictKind::UpdateMissing : ConflictKind::DeleteMissing, e, nullptr,
+                               tg->remoteslot);
+    if (found && res == Resolution::Apply) {
+        if (is_update) {
+            store_values(tg, &newtup, tg->newslot, tg->localslot, false);
+            EvalPlanQualSetSlot(&epq, tg->newslot);
+            ExecSimpleRelationUpdate(tg->rri, tg->estate, &epq, tg->localslot, tg->newslot);
+        } else {
+            EvalPlanQualSetSlot(&epq, tg->localslot);
+            ExecSimpleRelationDelete(tg->rri, tg->estate, &epq, tg->localslot);
+        }
+        ++st.changes;
+    }
+    EvalPlanQualEnd(&epq);
+    end_change(tg);
+}
+
+void
+handle_truncate(Reader &r)
+{
+    require_txn("TRUNCATE");
+    uint8 flags = get_u8(r);
+    uint32 n = get_u32(r);
+    // TRUNCATE refuses tables this session still has open.
+    close_targets();
+    List *rels = NIL;
+    List *relids = NIL;
+    List *relids_logged = NIL;
+    for (uint32 i = 0; i < n; ++i) {
+        RelMapEntry *e = lookup(get_u32(r));
+        st.msg_rel = e;
+        if (!should_apply(e))
+            continue;
+        Relation rel = open_local(e, AccessExclusiveLock);
+        if (list_member_oid(relids, RelationGetRelid(rel))) {
+            table_close(rel, AccessExclusiveLock);
+            continue;
+        }
+        rels = lappend(rels, rel);
+        relids = lappend_oid(relids, RelationGetRelid(rel));
+        if (RelationIsLogicallyLogged(rel))
+            relids_logged = lappend_oid(relids_logged, RelationGetRelid(rel));
+    }
+    expect_end(r);
+    st.msg_rel = nullptr;
+    if (rels == NIL)
+        return;
+    PushActiveSnapshot(GetTransactionSnapshot());
+    ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT, (flags & kTruncateRestartSeqs) != 0);
+    ListCell *lc;
+    foreach (lc, rels)
+        table_close(static_cast<Relation>(lfirst(lc)), NoLock);
+    PopActiveSnapshot();
+    CommandCounterIncrement();
+    st.changes += list_length(relids);
+}
+
+void
+handle_relation(Reader &r)
+{
+    RemoteRelation rel;
+    rel.relid = get_u32(r);
+    rel.schema = get_cstring(r);
+    rel.name = get_cstring(r);
+    rel.replident = static_cast<char>(get_u8(r));
+    allocate_columns(&rel, get_u16(r));
+    for (int i = 0; i < rel.natts; ++i) {
+        rel.flags[i] = get_u8(r);
+        rel.attnames[i] = get_cstring(r);
+        rel.atttypes[i] = get_u32(r);
+        rel.typmods[i] = get_i32(r);
+        rel.typnames[i] = get_cstring(r);
+    }
+    expect_end(r);
+    // A table whose definition changes mid-transaction gets fresh executor
+    // state for its later changes.
+    if (st.in_txn) {
+        bool found = false;
+        for (Target *tg = st.targets; tg && !found; tg = tg->next)
+            found = tg->map->remote_relid == rel.relid;
+        if (found)
+            close_targets();
+    }
+    store_relation(rel);
+}
+
+void
+handle_begin(Reader &r, Outcome *out)
+{
+    if (st.in_txn)
+        protocol_error("BEGIN message inside a transaction");
+    st.final_lsn = get_u64(r);
+    st.commit_time = get_i64(r);
+    st.xid = get_u32(r);
+    (void)get_u16(r);     // origin id (the provider's)
+    (void)get_cstring(r); // origin name: who made the change (used by conflict handling later)
+    (void)get_u64(r);     // origin lsn
+    expect_end(r);
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    st.in_txn = true;
+    st.changes = 0;
+    conflicts_in_txn = 0;
+    out->began = true;
+    out->commit_time = st.commit_time;
+}
+
+void
+handle_commit(Reader &r, Outcome *out)
+{
+    require_txn("COMMIT");
+    (void)get_u8(r);
+    XLogRecPtr commit_lsn = get_u64(r);
+    XLogRecPtr end_lsn = get_u64(r);
+    TimestampTz commit_time = get_i64(r);
+    expect_end(r);
+    if (commit_lsn != st.final_lsn)
+        protocol_error("COMMIT position differs from its BEGIN's");
+    close_targets();
+    // The origin's progress commits atomically with the data (exactly once
+    // across crashes), and the provider's commit time becomes ours (what
+    // last-write-wins conflict handling compares).
+    replorigin_session_origin_lsn = end_lsn;
+    replorigin_session_origin_timestamp = commit_time;
+    XLogRecPtr before = XactLastCommitEnd;
+    CommitTransactionCommand();
+    replorigin_session_origin_lsn = InvalidXLogRecPtr;
+    replorigin_session_origin_timestamp = 0;
+    st.in_txn = false;
+    out->committed = true;
+    out->end_lsn = end_lsn;
+    out->local_end = XactLastCommitEnd != before ? XactLastCommitEnd : InvalidXLogRecPtr;
+    out->commit_time = commit_time;
+    out->changes = st.changes;
+    out->not_found = conflicts_in_txn;
+}
+
+void
+handle_startup(Reader &r)
+{
+    uint8 version = get_u8(r);
+    (void)get_u32(r);
+    (void)get_cstring(r);
+    (void)get_u8(r);
+    (void)get_cstring(r);
+    expect_end(r);
+    if (version != st.proto_version)
+        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                        errmsg("pymigrate stream: the provider chose protocol version %u; this worker asked for %d",
+                               version, st.proto_version)));
+}
+
+} // namespace
+
+void
+start(int proto_version)
+{
+    if (!st.started) {
+        st.msg_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate apply message", ALLOCSET_DEFAULT_SIZES);
+        st.txn_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate apply transaction", ALLOCSET_DEFAULT_SIZES);
+        st.idle_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate apply idle", ALLOCSET_SMALL_SIZES);
+        st.started = true;
+    }
+    st.proto_version = proto_version;
+}
+
+bool
+in_remote_transaction()
+{
+    return st.in_txn;
+}
+
+void
+apply_message(const char *data, uint32 len, Outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (len == 0)
+        protocol_error("empty message");
+    MemoryContextSwitchTo(st.msg_cxt);
+    st.msg_type = data[0];
+    st.msg_rel = nullptr;
+    ErrorContextCallback cb{error_context_stack, error_context, nullptr};
+    error_context_stack = &cb;
+    Reader r = reader(data + 1, len - 1, message_name(data[0]));
+    switch (data[0]) {
+    case kBegin:
+        handle_begin(r, out);
+        break;
+    case kCommit:
+        handle_commit(r, out);
+        break;
+    case kRelation:
+        handle_relation(r);
+        break;
+    case kInsert:
+        handle_insert(r);
+        break;
+    case kUpdate:
+    case kDelete:
+        handle_update_or_delete(r, data[0] == kUpdate);
+        break;
+    case kTruncate:
+        handle_truncate(r);
+        break;
+    case kStartup:
+        handle_startup(r);
+        break;
+    default:
+        ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+                        errmsg("pymigrate stream: unknown message type 0x%02x", static_cast<unsigned char>(data[0]))));
+    }
+    error_context_stack = cb.previous;
+    MemoryContextSwitchTo(st.idle_cxt);
+    MemoryContextReset(st.msg_cxt);
+}
+
+} // namespace pymigrate::sync::apply

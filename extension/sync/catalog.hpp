@@ -1,0 +1,66 @@
+// The subscription catalog (sql/install/20_sync.sql) as C++ values, read
+// and written through SPI. Call inside a transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pg/pg_fwd.hpp"
+
+namespace pymigrate::sync {
+
+struct SubscribedTable {
+    std::string local_schema;
+    std::string local_table;
+    std::string remote_schema;
+    std::string remote_table;
+    char state = 'i';      // 'i' needs its initial copy, 'r' ready
+    uint64_t sync_lsn = 0; // apply its changes from transactions committed at or after this
+};
+
+struct Subscription {
+    int32_t id = 0;
+    std::string name;
+    std::string provider_dsn;
+    bool enabled = true;
+    std::string slot_name;
+    std::string origin_name;
+    bool copy_data = true;
+    std::string synchronous_commit;
+    std::string forward_origins;
+    int32_t generation = 0;
+    std::vector<SubscribedTable> tables;
+};
+
+struct SubscriptionSummary {
+    int32_t id;
+    std::string name;
+    bool enabled;
+    int32_t generation;
+};
+
+// Every subscription of this database (the manager's view).
+std::vector<SubscriptionSummary> list_subscriptions();
+
+// One subscription with its tables, by id or name; nullopt if none.
+std::optional<Subscription> load_subscription(int32_t id);
+std::optional<Subscription> load_subscription(const std::string &name);
+
+// Marks tables copied (state 'r') with their start position and row counts.
+void mark_tables_ready(int32_t subid, const std::vector<SubscribedTable> &tables, uint64_t sync_lsn,
+                       const std::vector<int64_t> &rows_copied);
+
+// The oid of pymigrate.subscription: the class id of the lock that
+// serializes drop_subscription with a starting worker.
+Oid subscription_class_oid();
+
+// "\"schema\".\"table\"", quoted as SQL identifiers.
+std::string qualified_name(const std::string &schema, const std::string &table);
+
+// "0/16B3748" <-> a WAL position.
+std::string lsn_to_string(uint64_t lsn);
+uint64_t lsn_from_string(const std::string &text);
+
+} // namespace pymigrate::sync

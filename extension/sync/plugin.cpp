@@ -1,0 +1,511 @@
+// The logical decoding output plugin `pymigrate` (PROTOCOL.md).
+//
+// Every callback runs in the error boundary; inside, the code is
+// PostgreSQL-style (palloc, ereport) because decoding can raise ERRORs at
+// any call. Per-change work allocates in a private context that is reset
+// after each change (wal2json's habit), so a large transaction never grows
+// the plugin's memory. Which tables are sent, and how each column is
+// encoded, is worked out once per table and session and kept in a cache
+// that relcache invalidations clear (pgoutput's RelationSyncCache).
+#include "sync/plugin.hpp"
+
+#include "pg/guard.hpp"
+#include "sync/protocol.hpp"
+#include "sync/types.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "nodes/bitmapset.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/output_plugin.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+}
+
+namespace pymigrate::sync::plugin {
+namespace {
+
+struct Column {
+    AttrNumber attnum;
+    bool binary;
+    FmgrInfo out; // send function when binary, else output function
+};
+
+struct RelEntry {
+    Oid relid; // hash key
+    bool valid;
+    bool included;
+    bool schema_sent;
+    int ncols;
+    Column *cols;
+};
+
+// Messages of a transaction collect in `batch` and go out as one write at
+// its COMMIT (or whenever the batch passes kBatchBytes, so that a large
+// transaction streams): one walsender send and one subscriber wake-up per
+// small transaction instead of one per message.
+constexpr int kBatchBytes = 64 * 1024;
+
+struct Session {
+    Options options;
+    StringInfoData batch;
+    MemoryContext change_cxt; // reset after every change
+    MemoryContext cache_cxt;  // column info of RelEntry
+    bool startup_sent;
+    bool begin_sent; // BEGIN of the current transaction written
+    int skipped;     // changes not sent since the last progress report
+};
+
+// One decoding session per process at a time, so the cache is static, as
+// pgoutput's is: the invalidation callback has no other way to find it.
+HTAB *rel_cache = nullptr;
+bool callback_registered = false;
+
+// Starts a message in the batch: its u32 length, filled in by end_message.
+int
+start_message(Session *s, char type)
+{
+    int at = s->batch.len;
+    proto::put_u32(&s->batch, 0);
+    proto::put_u8(&s->batch, static_cast<uint8>(type));
+    return at;
+}
+
+void
+end_message(Session *s, int at)
+{
+    uint32 n = pg_hton32(static_cast<uint32>(s->batch.len - at - 4));
+    memcpy(s->batch.data + at, &n, sizeof(n));
+}
+
+void
+flush_batch(LogicalDecodingContext *ctx, Session *s, bool last_write)
+{
+    if (s->batch.len == 0)
+        return;
+    OutputPluginPrepareWrite(ctx, last_write);
+    appendBinaryStringInfo(ctx->out, s->batch.data, s->batch.len);
+    OutputPluginWrite(ctx, last_write);
+    resetStringInfo(&s->batch);
+}
+
+void
+invalidate_rel(Datum, Oid relid)
+{
+    if (rel_cache == nullptr)
+        return;
+    if (OidIsValid(relid)) {
+        auto *e = static_cast<RelEntry *>(hash_search(rel_cache, &relid, HASH_FIND, nullptr));
+        if (e) {
+            e->valid = false;
+            e->schema_sent = false;
+        }
+        return;
+    }
+    HASH_SEQ_STATUS it;
+    hash_seq_init(&it, rel_cache);
+    while (auto *e = static_cast<RelEntry *>(hash_seq_search(&it))) {
+        e->valid = false;
+        e->schema_sent = false;
+    }
+}
+
+bool
+table_wanted(const Options &o, Relation rel)
+{
+    if (!is_publishable_relation(rel))
+        return false;
+    char *schema = get_namespace_name(RelationGetNamespace(rel));
+    if (schema == nullptr || strcmp(schema, "pymigrate") == 0)
+        return false; // our own catalog never travels
+    if (!o.filter_tables)
+        return true;
+    const char *name = RelationGetRelationName(rel);
+    for (int i = 0; i < o.ntables; ++i)
+        if (strcmp(o.tables[i].schema, schema) == 0 && strcmp(o.tables[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+RelEntry *
+rel_entry(Session *s, Relation rel)
+{
+    Oid relid = RelationGetRelid(rel);
+    bool found = false;
+    auto *e = static_cast<RelEntry *>(hash_search(rel_cache, &relid, HASH_ENTER, &found));
+    if (!found) {
+        e->valid = false;
+        e->schema_sent = false;
+        e->ncols = 0;
+        e->cols = nullptr;
+    }
+    if (e->valid)
+        return e;
+    if (e->cols)
+        pfree(e->cols);
+    e->cols = nullptr;
+    e->ncols = 0;
+    e->included = table_wanted(s->options, rel);
+    if (e->included) {
+        TupleDesc desc = RelationGetDescr(rel);
+        e->cols = static_cast<Column *>(MemoryContextAllocZero(s->cache_cxt, sizeof(Column) * Max(desc->natts, 1)));
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute att = TupleDescAttr(desc, i);
+            if (att->attisdropped || att->attgenerated)
+                continue;
+            Column &c = e->cols[e->ncols++];
+            c.attnum = att->attnum;
+            c.binary = s->options.binary && binary_portable(att->atttypid);
+            Oid fn;
+            bool varlena;
+            if (c.binary)
+                getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
+            else
+                getTypeOutputInfo(att->atttypid, &fn, &varlena);
+            fmgr_info_cxt(fn, &c.out, s->cache_cxt);
+        }
+    }
+    e->valid = true;
+    return e;
+}
+
+void
+write_startup(LogicalDecodingContext *ctx, Session *s)
+{
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kStartup);
+    proto::put_u8(out, static_cast<uint8>(s->options.proto_version));
+    proto::put_u32(out, PG_VERSION_NUM);
+    proto::put_str(out, PYMIGRATE_VERSION);
+    proto::put_u8(out, s->options.binary ? proto::kStartupBinary : 0);
+    proto::put_str(out, get_database_name(MyDatabaseId));
+    end_message(s, at);
+    s->startup_sent = true;
+}
+
+// BEGIN goes out lazily, with the first change we send, so transactions
+// with nothing for this subscriber cost nothing on the wire.
+void
+ensure_begin(LogicalDecodingContext *ctx, Session *s, ReorderBufferTXN *txn)
+{
+    if (s->begin_sent)
+        return;
+    if (!s->startup_sent)
+        write_startup(ctx, s);
+    char *origin_name = nullptr;
+    if (txn->origin_id != InvalidRepOriginId)
+        (void)replorigin_by_oid(txn->origin_id, true, &origin_name);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kBegin);
+    proto::put_u64(out, txn->final_lsn);
+    proto::put_i64(out, txn->xact_time.commit_time);
+    proto::put_u32(out, txn->xid);
+    proto::put_u16(out, txn->origin_id);
+    proto::put_str(out, origin_name);
+    proto::put_u64(out, txn->origin_id != InvalidRepOriginId ? txn->origin_lsn : InvalidXLogRecPtr);
+    end_message(s, at);
+    s->begin_sent = true;
+}
+
+void
+ensure_relation(Session *s, RelEntry *e, Relation rel)
+{
+    if (e->schema_sent)
+        return;
+    TupleDesc desc = RelationGetDescr(rel);
+    char identity = rel->rd_rel->relreplident;
+    Bitmapset *key = identity == REPLICA_IDENTITY_FULL ? nullptr : RelationGetIdentityKeyBitmap(rel);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kRelation);
+    proto::put_u32(out, RelationGetRelid(rel));
+    proto::put_str(out, get_namespace_name(RelationGetNamespace(rel)));
+    proto::put_str(out, RelationGetRelationName(rel));
+    proto::put_u8(out, static_cast<uint8>(identity));
+    proto::put_u16(out, static_cast<uint16>(e->ncols));
+    for (int i = 0; i < e->ncols; ++i) {
+        Form_pg_attribute att = TupleDescAttr(desc, e->cols[i].attnum - 1);
+        uint8 flags = 0;
+        if (identity == REPLICA_IDENTITY_FULL || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, key))
+            flags |= proto::kColumnKey;
+        if (e->cols[i].binary)
+            flags |= proto::kColumnBinary;
+        proto::put_u8(out, flags);
+        proto::put_str(out, NameStr(att->attname));
+        proto::put_u32(out, att->atttypid);
+        proto::put_u32(out, static_cast<uint32>(att->atttypmod));
+        proto::put_str(out, qualified_type_name(att->atttypid));
+    }
+    end_message(s, at);
+    e->schema_sent = true;
+}
+
+void
+write_tuple(StringInfo out, RelEntry *e, Relation rel, HeapTuple tuple)
+{
+    TupleDesc desc = RelationGetDescr(rel);
+    Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * desc->natts));
+    bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * desc->natts));
+    heap_deform_tuple(tuple, desc, values, nulls);
+    proto::put_u16(out, static_cast<uint16>(e->ncols));
+    for (int i = 0; i < e->ncols; ++i) {
+        Column &c = e->cols[i];
+        int idx = c.attnum - 1;
+        Form_pg_attribute att = TupleDescAttr(desc, idx);
+        if (nulls[idx]) {
+            proto::put_u8(out, proto::kNull);
+        } else if (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[idx]))) {
+            // A TOASTed value the change did not touch: WAL does not have it.
+            proto::put_u8(out, proto::kUnchanged);
+        } else if (c.binary) {
+            bytea *b = SendFunctionCall(&c.out, values[idx]);
+            proto::put_u8(out, proto::kBinary);
+            proto::put_bytes(out, VARDATA(b), VARSIZE(b) - VARHDRSZ);
+        } else {
+            char *text = OutputFunctionCall(&c.out, values[idx]);
+            proto::put_u8(out, proto::kText);
+            proto::put_bytes(out, text, static_cast<uint32>(strlen(text)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- callbacks
+
+void
+startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+    auto *s = static_cast<Session *>(MemoryContextAllocZero(ctx->context, sizeof(Session)));
+    s->change_cxt = AllocSetContextCreate(ctx->context, "pymigrate change", ALLOCSET_DEFAULT_SIZES);
+    s->cache_cxt = AllocSetContextCreate(ctx->context, "pymigrate relation cache", ALLOCSET_SMALL_SIZES);
+    ctx->output_plugin_private = s;
+    MemoryContext batch_old = MemoryContextSwitchTo(ctx->context);
+    initStringInfo(&s->batch);
+    MemoryContextSwitchTo(batch_old);
+    opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
+    opt->receive_rewrites = false;
+    // Creating a slot passes no options; a session always does.
+    MemoryContext old = MemoryContextSwitchTo(ctx->context);
+    if (is_init) {
+        s->options.proto_version = proto::kMaxVersion;
+        s->options.binary = true;
+    } else {
+        parse_options(ctx->output_plugin_options, &s->options);
+    }
+    MemoryContextSwitchTo(old);
+
+    HASHCTL info;
+    memset(&info, 0, sizeof(info));
+    info.keysize = sizeof(Oid);
+    info.entrysize = sizeof(RelEntry);
+    info.hcxt = ctx->context;
+    rel_cache = hash_create("pymigrate relation cache", 64, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    if (!callback_registered) {
+        CacheRegisterRelcacheCallback(invalidate_rel, 0);
+        callback_registered = true;
+    }
+}
+
+void
+shutdown(LogicalDecodingContext *)
+{
+    rel_cache = nullptr; // its memory goes with the decoding context
+}
+
+void
+begin_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *)
+{
+    static_cast<Session *>(ctx->output_plugin_private)->begin_sent = false;
+}
+
+void
+commit_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
+{
+    auto *s = static_cast<Session *>(ctx->output_plugin_private);
+    if (!s->begin_sent) {
+        // Nothing was sent: let the walsender report progress anyway, so
+        // the slot advances past transactions the subscriber never sees.
+        OutputPluginUpdateProgress(ctx, true);
+        return;
+    }
+    OutputPluginUpdateProgress(ctx, false);
+    StringInfo out = &s->batch;
+    int at = start_message(s, proto::kCommit);
+    proto::put_u8(out, 0);
+    proto::put_u64(out, commit_lsn);
+    proto::put_u64(out, txn->end_lsn);
+    proto::put_i64(out, txn->xact_time.commit_time);
+    end_message(s, at);
+    flush_batch(ctx, s, true);
+    s->begin_sent = false;
+}
+
+void
+change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, ReorderBufferChange *chg)
+{
+    auto *s = static_cast<Session *>(ctx->output_plugin_private);
+    RelEntry *e = rel_entry(s, rel);
+    if (!e->included) {
+        // A long run of changes we do not send must still keep the
+        // walsender's keepalives going (pgoutput does the same in 15).
+        if (++s->skipped >= 100) {
+            OutputPluginUpdateProgress(ctx, false);
+            s->skipped = 0;
+        }
+        return;
+    }
+    HeapTuple newtuple = chg->data.tp.newtuple ? &chg->data.tp.newtuple->tuple : nullptr;
+    HeapTuple oldtuple = chg->data.tp.oldtuple ? &chg->data.tp.oldtuple->tuple : nullptr;
+    char type;
+    switch (chg->action) {
+    case REORDER_BUFFER_CHANGE_INSERT:
+        if (newtuple == nullptr)
+            return;
+        type = proto::kInsert;
+        break;
+    case REORDER_BUFFER_CHANGE_UPDATE:
+        if (newtuple == nullptr)
+            return;
+        type = proto::kUpdate;
+        break;
+    case REORDER_BUFFER_CHANGE_DELETE:
+        if (oldtuple == nullptr) {
+            // REPLICA IDENTITY NOTHING: there is no key to find the row by.
+            ereport(WARNING, (errmsg("pymigrate: DELETE on \"%s\" not sent: the table has REPLICA IDENTITY NOTHING",
+                                     RelationGetRelationName(rel))));
+            return;
+        }
+        type = proto::kDelete;
+        break;
+    default:
+        return;
+    }
+    MemoryContext old = MemoryContextSwitchTo(s->change_cxt);
+    ensure_begin(ctx, s, txn);
+    ensure_relation(s, e, rel);
+    StringInfo out = &s->batch;
+    int at = start_message(s, type);
+    proto::put_u32(out, RelationGetRelid(rel));
+    bool full = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL;
+    if (oldtuple != nullptr) {
+        proto::put_u8(out, full ? proto::kOldTuple : proto::kKeyTuple);
+        write_tuple(out, e, rel, oldtuple);
+    }
+    if (type != proto::kDelete) {
+        proto::put_u8(out, proto::kNewTuple);
+        write_tuple(out, e, rel, newtuple);
+    }
+    end_message(s, at);
+    if (s->batch.len >= kBatchBytes)
+        flush_batch(ctx, s, false);
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(s->change_cxt);
+}
+
+void
+truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations, Relation relations[],
+         ReorderBufferChange *chg)
+{
+    auto *s = static_cast<Session *>(ctx->output_plugin_private);
+    MemoryContext old = MemoryContextSwitchTo(s->change_cxt);
+    Oid *relids = static_cast<Oid *>(palloc(sizeof(Oid) * Max(nrelations, 1)));
+    int n = 0;
+    for (int i = 0; i < nrelations; ++i) {
+        RelEntry *e = rel_entry(s, relations[i]);
+        if (!e->included)
+            continue;
+        ensure_begin(ctx, s, txn);
+        ensure_relation(s, e, relations[i]);
+        relids[n++] = RelationGetRelid(relations[i]);
+    }
+    if (n > 0) {
+        StringInfo out = &s->batch;
+        uint8 flags = 0;
+        if (chg->data.truncate.cascade)
+            flags |= proto::kTruncateCascade;
+        if (chg->data.truncate.restart_seqs)
+            flags |= proto::kTruncateRestartSeqs;
+        int at = start_message(s, proto::kTruncate);
+        proto::put_u8(out, flags);
+        proto::put_u32(out, static_cast<uint32>(n));
+        for (int i = 0; i < n; ++i)
+            proto::put_u32(out, relids[i]);
+        end_message(s, at);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(s->change_cxt);
+}
+
+bool
+filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+    auto *s = static_cast<Session *>(ctx->output_plugin_private);
+    return !s->options.forward_all_origins && origin_id != InvalidRepOriginId;
+}
+
+// The boundary around each callback (CONVENTIONS.md): a C++ exception from
+// anything above becomes an ordinary ERROR of the decoding session.
+void
+cb_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+    pg::boundary("pymigrate output plugin startup", [&] { startup(ctx, opt, is_init); });
+}
+void
+cb_shutdown(LogicalDecodingContext *ctx)
+{
+    pg::boundary("pymigrate output plugin shutdown", [&] { shutdown(ctx); });
+}
+void
+cb_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+    pg::boundary("pymigrate output plugin begin", [&] { begin_txn(ctx, txn); });
+}
+void
+cb_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn)
+{
+    pg::boundary("pymigrate output plugin commit", [&] { commit_txn(ctx, txn, lsn); });
+}
+void
+cb_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, ReorderBufferChange *chg)
+{
+    pg::boundary("pymigrate output plugin change", [&] { change(ctx, txn, rel, chg); });
+}
+void
+cb_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int n, Relation rels[], ReorderBufferChange *chg)
+{
+    pg::boundary("pymigrate output plugin truncate", [&] { truncate(ctx, txn, n, rels, chg); });
+}
+bool
+cb_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+    return pg::boundary("pymigrate output plugin origin filter", [&] { return filter_by_origin(ctx, origin_id); });
+}
+
+} // namespace
+} // namespace pymigrate::sync::plugin
+
+extern "C" {
+PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+}
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+    using namespace pymigrate::sync::plugin;
+    cb->startup_cb = cb_startup;
+    cb->shutdown_cb = cb_shutdown;
+    cb->begin_cb = cb_begin;
+    cb->commit_cb = cb_commit;
+    cb->change_cb = cb_change;
+    cb->truncate_cb = cb_truncate;
+    cb->filter_by_origin_cb = cb_filter_by_origin;
+}
