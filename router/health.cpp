@@ -87,4 +87,16 @@ HealthCounters::percentile(double q) const noexcept
     return latency_bucket_upper(kLatencyBuckets - 1);
 }
 
+bool
+counts_as_service_error(std::string_view sqlstate) noexcept
+{
+    if (sqlstate.size() != 5)
+        return true; // no SQLSTATE: a client-side failure (connection lost, out of memory)
+    std::string_view cls = sqlstate.substr(0, 2);
+    for (std::string_view c : {"08", "0A", "26", "28", "3D", "3F", "42", "53", "54", "55", "57", "58", "F0", "XX"})
+        if (cls == c)
+            return true;
+    return false;
+}
+
 } // namespace pymigrate::router

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 namespace pymigrate::router {
 
@@ -36,5 +37,12 @@ struct HealthCounters {
     // nullopt with none.
     [[nodiscard]] std::optional<uint64_t> percentile(double q) const noexcept;
 };
+
+// Whether an error the service returned says something about the service
+// rather than about the application's data: connection and resource
+// problems, server faults, objects missing from its schema. Unique
+// violations, bad input, serialization failures and the like happen on the
+// monolith too and do not count against the service.
+[[nodiscard]] bool counts_as_service_error(std::string_view sqlstate) noexcept;
 
 } // namespace pymigrate::router
