@@ -22,5 +22,6 @@ struct GlobalOptions {
 using Register = void (*)(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 void register_version(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_route(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 } // namespace pymigrate::cli

@@ -26,6 +26,7 @@ main(int argc, char **argv)
     int exit_code = kOk;
     const Register commands[] = {
         register_version,
+        register_route,
     };
     for (Register r : commands)
         r(app, global, exit_code);

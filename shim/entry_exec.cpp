@@ -262,8 +262,9 @@ exec_prepared_routed(ConnState &s, const char *name, ExecOn exec_on, int n, cons
         }
     }
     bool was_idle = monolith_idle(s);
+    std::string text = it->second.text; // a prepared BEGIN is what a moved transaction starts with
     PGresult *r = exec_on(s.app);
-    after_monolith_exec(s, c.cls.get(), nullptr, r, was_idle);
+    after_monolith_exec(s, c.cls.get(), text.c_str(), r, was_idle);
     return r;
 }
 
@@ -325,9 +326,10 @@ PQsendQueryPrepared(PGconn *conn, const char *stmtName, int nParams, const char 
                 }
             }
             bool was_idle = monolith_idle(*s);
+            std::string text = it->second.text;
             int ok = direct(conn);
             if (ok)
-                begin_monolith_op(*s, c.cls, nullptr, was_idle, ch.stats);
+                begin_monolith_op(*s, c.cls, text.c_str(), was_idle, ch.stats);
             return ok;
         },
         [&] { return direct(conn); });

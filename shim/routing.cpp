@@ -269,6 +269,8 @@ start_on_service(ConnState &s, const Choice &choice, Request req, std::shared_pt
     if (choice.pin_first) {
         // Move the fresh transaction: BEGIN (with its options) on the service,
         // then end the empty one on the monolith.
+        if (s.begin_text.empty())
+            s.begin_text = "BEGIN";
         PGresult *r = pq.PQexec(b->conn, s.begin_text.c_str());
         bool ok = r && pq.PQresultStatus(r) == PGRES_COMMAND_OK;
         if (r)
