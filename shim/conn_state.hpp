@@ -85,6 +85,7 @@ struct Op {
     bool write = false;
     bool failed = false;           // an error result reached the application
     bool error_counted = false;
+    bool lost = false;             // the service session ended under it
     bool was_idle = false;         // the monolith was outside a transaction when it was sent
     int delivered = 0;             // results handed to the application
     int64_t start_ns = 0;

@@ -411,9 +411,35 @@ ControlPlane::handle_notifications(int64_t now)
 }
 
 void
-ControlPlane::maybe_report(int64_t now)
+ControlPlane::final_report() noexcept
 {
-    if (now < next_report_ns_)
+    try {
+        std::unique_lock<std::mutex> lock(work_);
+        int64_t deadline = now_ns() + 500'000'000;
+        const RealLibpq &pq = real();
+        bool sent = false;
+        while (conn_ && now_ns() < deadline) {
+            int64_t now = now_ns();
+            if (state_ == State::Ready) {
+                if (sent)
+                    return;
+                maybe_report(now, true);
+                if (state_ != State::Reporting)
+                    return; // nothing to say
+                sent = true;
+            }
+            pollfd p{pq.PQsocket(conn_), POLLIN, 0};
+            ::poll(&p, 1, 50);
+            read_results(now_ns());
+        }
+    } catch (...) {
+    }
+}
+
+void
+ControlPlane::maybe_report(int64_t now, bool force)
+{
+    if (now < next_report_ns_ && !force)
         return;
     next_report_ns_ = now + static_cast<int64_t>(config().stats_interval_ms) * 1'000'000;
     nlohmann::json services = nlohmann::json::object();

@@ -41,6 +41,9 @@ class ControlPlane {
     void poll() noexcept;       // cheap unless due
     void first_load() noexcept; // the bounded wait at the first connection
     void after_fork_in_child() noexcept;
+    // Publishes the counters now and waits (at most 500 ms) for the answer:
+    // at the last PQfinish, so short-lived processes are counted too.
+    void final_report() noexcept;
 
   private:
     ControlPlane() = default;
@@ -55,7 +58,7 @@ class ControlPlane {
     void handle_result(PGresult *r, int64_t now);
     void handle_notifications(int64_t now);
     void send_snapshot_query(bool listen);
-    void maybe_report(int64_t now);
+    void maybe_report(int64_t now, bool force = false);
     void apply(router::RouteTable table, const std::string &source);
     bool apply_document(const std::string &text, const std::string &source, bool only_newer);
     bool routes_loaded() const noexcept { return loaded_.load(std::memory_order_acquire); }

@@ -134,7 +134,11 @@ PQfinish(PGconn *conn)
 {
     if (g_enabled && !t_depth && conn) {
         Inside in;
-        forget_connection(conn);
+        if (lookup(conn)) {
+            forget_connection(conn);
+            if (registered_connections() == 0)
+                ControlPlane::instance().final_report();
+        }
     }
     real().PQfinish(conn);
 }

@@ -63,10 +63,18 @@ starts_with_session_keyword(const char *sql) noexcept
     return w == "set" || w == "reset" || w == "discard" || w == "deallocate";
 }
 
+// The session on the service is gone: libpq saw the connection close, or
+// the server said FATAL (it sends that, then closes; libpq returns the error
+// before it notices the close).
 bool
 connection_lost(const RealLibpq &pq, PGresult *r, PGconn *conn)
 {
-    return r && pq.PQresultStatus(r) == PGRES_FATAL_ERROR && pq.PQstatus(conn) == CONNECTION_BAD;
+    if (!r || pq.PQresultStatus(r) != PGRES_FATAL_ERROR)
+        return false;
+    if (pq.PQstatus(conn) == CONNECTION_BAD)
+        return true;
+    const char *severity = pq.PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    return severity && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0);
 }
 
 // A write is sent again only when the server said it ended the session
@@ -376,7 +384,7 @@ finish_op(ConnState &s)
         s.cancel->service.store(nullptr);
         if (!op.failed && op.stats)
             op.stats->answered(now_ns() - op.start_ns);
-        if (pq.PQstatus(b->conn) == CONNECTION_BAD) {
+        if (op.lost || pq.PQstatus(b->conn) == CONNECTION_BAD) {
             backend_failed(s, b, pq.PQerrorMessage(b->conn));
         } else {
             PGTransactionStatusType t = pq.PQtransactionStatus(b->conn);
@@ -442,6 +450,7 @@ routed_get_result(ConnState &s)
             return routed_get_result(s);
         }
         op.failed = true;
+        op.lost = true;
         ++op.delivered;
         return r;
     }
@@ -472,7 +481,7 @@ exec_finish(ConnState &s)
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
             break;
         PGconn *c = io_conn(s);
-        if (pq.PQstatus(c) == CONNECTION_BAD) {
+        if (pq.PQstatus(c) == CONNECTION_BAD || s.op.lost) {
             // Drain: the next call returns NULL and finishes the statement.
             while (s.op.active) {
                 PGresult *more = routed_get_result(s);

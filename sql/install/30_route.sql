@@ -398,6 +398,10 @@ BEGIN
 END
 $$;
 
+-- Applications (any role) read the routes and report counters through the
+-- shim, so they need to see into the schema. Every object in it keeps its own
+-- privileges: what is not granted here stays closed.
+GRANT USAGE ON SCHEMA pymigrate TO PUBLIC;
 REVOKE ALL ON pymigrate.route, pymigrate.route_history, pymigrate.route_version_seq FROM PUBLIC;
 GRANT SELECT ON pymigrate.route, pymigrate.route_history TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION pymigrate.route_set(jsonb, text, text), pymigrate.route_rollback(text, text),
