@@ -282,6 +282,33 @@ BEGIN
   IF svc IS NULL THEN
     RAISE EXCEPTION 'route spec needs "name"' USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  IF svc !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+    RAISE EXCEPTION 'service name "%" must start with a lower-case letter and hold only a-z, 0-9 and _', svc
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF replace(spec ->> 'strategy', '-', '_') NOT IN ('percentage', 'canary', 'blue_green', 'feature_flag') THEN
+    RAISE EXCEPTION 'unknown strategy "%"', spec ->> 'strategy'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Strategies: percentage, canary, blue_green, feature_flag.';
+  END IF;
+  IF spec ->> 'active' NOT IN ('monolith', 'service') THEN
+    RAISE EXCEPTION 'unknown target "%"', spec ->> 'active'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Blue-green targets: monolith, service.';
+  END IF;
+  IF spec ->> 'transactions' NOT IN ('first_statement', 'monolith') THEN
+    RAISE EXCEPTION 'unknown transaction policy "%"', spec ->> 'transactions'
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Policies: first_statement, monolith.';
+  END IF;
+  SELECT t INTO k FROM jsonb_array_elements_text(spec -> 'tables') AS t WHERE t !~ '^[^.]+\.[^.]+$' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table "%" must be written schema.table', k USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT t INTO k FROM jsonb_array_elements_text(spec -> 'tables') AS t GROUP BY t HAVING count(*) > 1 LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table "%" is listed twice', k USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF spec ? 'tables' AND jsonb_array_length(spec -> 'tables') = 0 THEN
+    RAISE EXCEPTION 'service "%" needs at least one table', svc USING ERRCODE = 'invalid_parameter_value';
+  END IF;
   IF spec ? 'dsn' AND pymigrate._dsn_has_password(spec ->> 'dsn') THEN
     RAISE EXCEPTION 'the connection string for service "%" holds a password', svc
       USING ERRCODE = 'invalid_parameter_value',
@@ -329,6 +356,10 @@ BEGIN
   nxt.transactions := coalesce(spec ->> 'transactions', cur.transactions);
   nxt.enabled := coalesce((spec ->> 'enabled')::boolean, cur.enabled);
   nxt.reason := reason;
+  IF nxt.strategy = 'feature_flag' AND coalesce(nxt.flag_name, '') = '' THEN
+    RAISE EXCEPTION 'strategy feature_flag needs a flag name' USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Give "flag": {"name": ...}.';
+  END IF;
   IF found_row THEN
     UPDATE pymigrate.route AS r
        SET tables = nxt.tables, dsn = nxt.dsn, strategy = nxt.strategy, percent = nxt.percent,
@@ -441,8 +472,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF shim_id IS NULL OR length(shim_id) > 200 OR report IS NULL OR jsonb_typeof(report -> 'services') <> 'object'
-     OR octet_length(report::text) > 1000000 THEN
+  IF shim_id IS NULL OR length(shim_id) > 200 OR report IS NULL
+     OR jsonb_typeof(report -> 'services') IS DISTINCT FROM 'object' OR octet_length(report::text) > 1000000 THEN
     RAISE EXCEPTION 'malformed route report' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   INSERT INTO pymigrate.route_stats AS s (shim_id, service, routed, errors, fallbacks, latency_us, program, pid,
