@@ -57,7 +57,7 @@ load()
     c.control_wait_ms = env_int("PYMIGRATE_CONTROL_WAIT_MS", 2000, 0, 600000, c.problems);
     c.retry_after_ms = env_int("PYMIGRATE_RETRY_AFTER_MS", 5000, 0, 3600000, c.problems);
     c.stats_interval_ms = env_int("PYMIGRATE_STATS_INTERVAL_MS", 1000, 50, 3600000, c.problems);
-    c.poll_interval_ms = env_int("PYMIGRATE_POLL_INTERVAL_MS", 20, 0, 10000, c.problems);
+    c.poll_interval_ms = env_int("PYMIGRATE_POLL_INTERVAL_MS", 10, 0, 10000, c.problems);
     c.log = env("PYMIGRATE_LOG");
     return c;
 }

@@ -325,6 +325,11 @@ propagation(const char *service, int rounds)
         auto deadline = Clock::now() + std::chrono::seconds(10);
         while (one(app, "SELECT which FROM probe") != "service" && Clock::now() < deadline)
             ;
+        // Keep the application busy for a random while first, so the
+        // rollback does not land in step with the shim's polling.
+        auto busy_until = Clock::now() + std::chrono::microseconds(std::rand() % 50000);
+        while (Clock::now() < busy_until)
+            one(app, "SELECT which FROM probe");
         std::string rb = one(admin, ("SELECT pymigrate.route_rollback(" + name + ", 'bench')").c_str());
         auto committed = Clock::now();
         deadline = committed + std::chrono::seconds(10);
