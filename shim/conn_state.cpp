@@ -114,6 +114,21 @@ registry()
     return *r;
 }
 
+// Every libpq call looks its connection up (an event loop calls PQsocket,
+// PQconsumeInput, PQisBusy, PQgetResult several times per statement). A
+// small per-thread cache answers without touching the shared lock, whose
+// cache line would otherwise bounce between the application's threads. Any
+// unregistration invalidates every thread's cache (a PGconn's address can be
+// reused by the next connection).
+std::atomic<uint64_t> g_epoch{1};
+struct LookupCache {
+    uint64_t epoch = 0;
+    unsigned next = 0;
+    PGconn *conn[4] = {};
+    ConnState *state[4] = {};
+};
+thread_local LookupCache t_lookup;
+
 } // namespace
 
 ConnState *
@@ -121,9 +136,28 @@ lookup(PGconn *conn) noexcept
 {
     if (!conn)
         return nullptr;
-    std::shared_lock<std::shared_mutex> lock(g_mutex);
-    auto it = registry().find(conn);
-    return it == registry().end() ? nullptr : it->second.get();
+    LookupCache &c = t_lookup;
+    uint64_t epoch = g_epoch.load(std::memory_order_acquire);
+    if (c.epoch != epoch) {
+        c = LookupCache{};
+        c.epoch = epoch;
+    }
+    for (int i = 0; i < 4; ++i)
+        if (c.conn[i] == conn)
+            return c.state[i];
+    ConnState *found = nullptr;
+    {
+        std::shared_lock<std::shared_mutex> lock(g_mutex);
+        auto it = registry().find(conn);
+        if (it != registry().end())
+            found = it->second.get();
+    }
+    if (found) {
+        unsigned slot = c.next++ & 3;
+        c.conn[slot] = conn;
+        c.state[slot] = found;
+    }
+    return found;
 }
 
 void
@@ -132,6 +166,7 @@ register_connection(PGconn *conn)
     auto state = std::make_unique<ConnState>(conn);
     std::unique_lock<std::shared_mutex> lock(g_mutex);
     registry()[conn] = std::move(state);
+    g_epoch.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void
@@ -145,6 +180,7 @@ forget_connection(PGconn *conn) noexcept
             return;
         state = std::move(it->second);
         registry().erase(it);
+        g_epoch.fetch_add(1, std::memory_order_acq_rel);
     }
     close_all_backends(*state);
 }

@@ -90,6 +90,7 @@ struct Op {
     int delivered = 0;             // results handed to the application
     int64_t start_ns = 0;
     std::shared_ptr<const router::Classification> cls;
+    PGresult *held = nullptr; // the service's error, read early, for the next PQgetResult
     std::string text; // Begin / SessionSet text, recorded after success
     Request req;      // service statements only
 };

@@ -1,37 +1,80 @@
 // The calls that act on "the connection": while a statement runs on a
 // service they act on the service connection (the socket to wait on, the
 // input to consume, COPY data), otherwise on the monolith.
+#include <cerrno>
+
 #include "shim/entry.hpp"
 #include "shim/routing.hpp"
 
 using namespace pymigrate::shim;
 
+namespace {
+
+// Before an I/O call: a service connection that died under the statement is
+// taken over by the monolith first (see rescue_lost_service).
+PGconn *
+live_io_conn(ConnState &s, bool reset_by_server = false)
+{
+    if (s.op.active && s.op.svc) {
+        Inside in;
+        rescue_lost_service(s, reset_by_server);
+    }
+    return io_conn(s);
+}
+
+} // namespace
+
 PYMIGRATE_EXPORT int
 PQsocket(const PGconn *conn)
 {
     ConnState *s = routed(const_cast<PGconn *>(conn));
-    return real().PQsocket(s ? io_conn(*s) : conn);
+    return real().PQsocket(s ? live_io_conn(*s) : conn);
 }
 
 PYMIGRATE_EXPORT int
 PQconsumeInput(PGconn *conn)
 {
     ConnState *s = routed(conn);
-    return real().PQconsumeInput(s ? io_conn(*s) : conn);
+    if (!s)
+        return real().PQconsumeInput(conn);
+    PGconn *c = live_io_conn(*s);
+    errno = 0;
+    int ok = real().PQconsumeInput(c);
+    bool reset = errno == ECONNRESET;
+    if (!ok && s->op.active && s->op.svc && c == s->op.svc->conn) {
+        // It found the service's connection closed just now.
+        c = live_io_conn(*s, reset);
+        if (c == s->app)
+            return real().PQconsumeInput(c);
+    }
+    return ok;
 }
 
 PYMIGRATE_EXPORT int
 PQisBusy(PGconn *conn)
 {
     ConnState *s = routed(conn);
-    return real().PQisBusy(s ? io_conn(*s) : conn);
+    if (!s)
+        return real().PQisBusy(conn);
+    PGconn *c = live_io_conn(*s);
+    if (s->op.held)
+        return 0;
+    return real().PQisBusy(c);
 }
 
 PYMIGRATE_EXPORT int
 PQflush(PGconn *conn)
 {
     ConnState *s = routed(conn);
-    return real().PQflush(s ? io_conn(*s) : conn);
+    if (!s)
+        return real().PQflush(conn);
+    int r = real().PQflush(live_io_conn(*s));
+    if (r < 0 && s->op.active && s->op.svc) {
+        PGconn *c = live_io_conn(*s);
+        if (c == s->app)
+            return real().PQflush(c);
+    }
+    return r;
 }
 
 PYMIGRATE_EXPORT int

@@ -62,6 +62,7 @@
     X(PQrequestCancel)                                                                                                 \
     X(PQresultStatus)                                                                                                  \
     X(PQresultErrorField)                                                                                              \
+    X(PQresultErrorMessage)                                                                                            \
     X(PQgetvalue)                                                                                                      \
     X(PQgetisnull)                                                                                                     \
     X(PQntuples)                                                                                                       \

@@ -1,6 +1,9 @@
 #include "shim/routing.hpp"
 
+#include <poll.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
 #include "router/decide.hpp"
@@ -8,6 +11,7 @@
 #include "shim/backend.hpp"
 #include "shim/config.hpp"
 #include "shim/control_plane.hpp"
+#include "shim/log.hpp"
 #include "shim/real_libpq.hpp"
 
 namespace pymigrate::shim {
@@ -78,8 +82,14 @@ connection_lost(const RealLibpq &pq, PGresult *r, PGconn *conn)
 }
 
 // A write is sent again only when the server said it ended the session
-// before doing anything (shutdown, crash recovery, terminated): an answer
-// that never came could also mean it committed.
+// before doing anything (shutdown, crash recovery, terminated), or when it
+// reset the connection: a server that closes its socket with our request
+// still unread in it makes the kernel answer with a reset (ECONNRESET), so
+// the request was not read whole, and a statement not read whole was not
+// committed (a simple Query is one message; an extended-protocol statement
+// commits at Sync, its last message). An answer that is merely missing (a
+// clean close) could also mean it committed: that is the application's
+// error to see.
 bool
 server_ended_session(const RealLibpq &pq, PGresult *r)
 {
@@ -118,7 +128,99 @@ resend_on_monolith(ConnState &s, bool reopen_transaction)
     return s.op.req.send(s.app);
 }
 
+// A notice receiver that only notes a FATAL (used while peeking at an idle
+// service connection, so the shutdown message is not shown as a notice).
+void
+note_fatal(void *arg, const PGresult *r)
+{
+    const char *severity = real().PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
+        *static_cast<bool *>(arg) = true;
+}
+
+// Before a write goes to the service: has the server already ended this
+// idle session (shutdown, terminate)? A write sent into a dying session
+// can come back as a bare "connection closed", and then it cannot be sent
+// again safely; found now, it goes to the monolith instead. One poll(2).
+bool
+session_already_ended(const ConnState &s, ServiceBackend &b)
+{
+    const RealLibpq &pq = real();
+    int fd = pq.PQsocket(b.conn);
+    if (fd < 0)
+        return true;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0)
+        return false;
+    bool fatal = false;
+    PQnoticeReceiver old = pq.PQsetNoticeReceiver(b.conn, note_fatal, &fatal);
+    int ok = pq.PQconsumeInput(b.conn);
+    // libpq's default receiver ignores its argument; the application's own is known.
+    if (s.notice_receiver)
+        pq.PQsetNoticeReceiver(b.conn, s.notice_receiver, s.notice_receiver_arg);
+    else
+        pq.PQsetNoticeReceiver(b.conn, old, nullptr);
+    return !ok || fatal || pq.PQstatus(b.conn) == CONNECTION_BAD;
+}
+
 } // namespace
+
+namespace {
+
+// The service session under the statement in flight is gone and `r` is the
+// error libpq made of it. When it is safe, the statement is started again on
+// the monolith (true; `r` is consumed). Otherwise the caller hands `r` to the
+// application.
+bool
+take_over_lost(ConnState &s, PGresult *r, bool reset_by_server)
+{
+    const RealLibpq &pq = real();
+    Op &op = s.op;
+    ServiceBackend *b = op.svc;
+    count_error(op);
+    bool safe = op.retryable && op.delivered == 0 &&
+                (!op.write || server_ended_session(pq, r) || reset_by_server);
+    if (!safe) {
+        const char *state = pq.PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const char *msg = pq.PQresultErrorMessage(r);
+        log("service \"" + b->service + "\" failed under a statement that cannot be sent again (" +
+            (!op.retryable ? "inside a transaction on the service"
+             : op.delivered ? "results already delivered"
+                            : "a write whose outcome is unknown") +
+            "; " + (state ? state : "no SQLSTATE") + ": " + (msg ? msg : "") + "); the application gets the error");
+        op.failed = true;
+        op.lost = true;
+        return false;
+    }
+    const char *primary = pq.PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    std::string why = primary ? primary : "connection lost";
+    pq.PQclear(r);
+    bool reopen = op.pinning;
+    backend_failed(s, b, why);
+    if (!resend_on_monolith(s, reopen)) {
+        // The monolith refused it too: its error is the application's.
+        op.failed = true;
+        op.held = pq.PQgetResult(s.app);
+    }
+    return true;
+}
+
+} // namespace
+
+void
+rescue_lost_service(ConnState &s, bool reset_by_server)
+{
+    const RealLibpq &pq = real();
+    Op &op = s.op;
+    if (!op.active || !op.svc || op.held || pq.PQstatus(op.svc->conn) != CONNECTION_BAD)
+        return;
+    // libpq does not block on a closed connection: this is the error it made.
+    PGresult *r = pq.PQgetResult(op.svc->conn);
+    if (!r)
+        r = pq.PQmakeEmptyPGresult(op.svc->conn, PGRES_FATAL_ERROR);
+    if (!take_over_lost(s, r, reset_by_server))
+        op.held = r;
+}
 
 void
 refresh_routes(ConnState &s)
@@ -291,6 +393,8 @@ start_on_service(ConnState &s, const Choice &choice, Request req, std::shared_pt
         s.pinned_svc = b;
         s.txn_fresh = false;
     }
+    if (!was_pinned && !choice.pin_first && (!cls || cls->write) && session_already_ended(s, *b))
+        return fail("the server ended the session");
     if (!req.send(b->conn)) {
         std::string why = pq.PQerrorMessage(b->conn);
         if (choice.pin_first) {
@@ -410,6 +514,10 @@ finish_op(ConnState &s)
     }
     op.req = Request{};
     op.cls.reset();
+    if (op.held) {
+        pq.PQclear(op.held);
+        op.held = nullptr;
+    }
 }
 
 PGresult *
@@ -431,26 +539,19 @@ routed_get_result(ConnState &s)
             op.failed = true;
         return r;
     }
+    if (op.held) {
+        PGresult *r = op.held;
+        op.held = nullptr;
+        ++op.delivered;
+        return r;
+    }
     ServiceBackend *b = op.svc;
+    errno = 0;
     PGresult *r = pq.PQgetResult(b->conn);
+    bool reset = errno == ECONNRESET;
     if (connection_lost(pq, r, b->conn)) {
-        count_error(op);
-        bool safe = op.retryable && op.delivered == 0 && (!op.write || server_ended_session(pq, r));
-        if (safe) {
-            std::string why = pq.PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                                  ? pq.PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
-                                  : "connection lost";
-            pq.PQclear(r);
-            bool reopen = op.pinning;
-            backend_failed(s, b, why);
-            if (!resend_on_monolith(s, reopen)) {
-                op.failed = true;
-                return pq.PQgetResult(s.app);
-            }
+        if (take_over_lost(s, r, reset))
             return routed_get_result(s);
-        }
-        op.failed = true;
-        op.lost = true;
         ++op.delivered;
         return r;
     }

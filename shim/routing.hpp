@@ -61,6 +61,13 @@ PGresult *exec_finish(ConnState &s);
 // is still running on a service.
 bool settle_previous(ConnState &s, bool drain);
 
+// A statement on a service whose connection libpq found closed (PQsocket -1,
+// PQconsumeInput or PQflush failing): sent again on the monolith when that is
+// safe (as PQgetResult would), so an event loop waiting on the socket never
+// sees the failure; otherwise the error waits for the next PQgetResult.
+// `reset_by_server`: the failing read got ECONNRESET (see routing.cpp).
+void rescue_lost_service(ConnState &s, bool reset_by_server = false);
+
 // The connection that libpq I/O calls (PQsocket, PQconsumeInput, PQisBusy,
 // PQflush, COPY) act on: the service's while a statement runs there.
 PGconn *io_conn(ConnState &s) noexcept;
