@@ -5,8 +5,9 @@
 # (Google Benchmark) and how fast a rollback reaches a running application.
 #
 #   pgbench -S (select only, simple protocol), 4 clients, 2 threads, each
-#   configuration BENCH_SECONDS (default 6) x BENCH_REPEATS (default 3),
-#   interleaved; medians and ratios to direct libpq.
+#   configuration BENCH_SECONDS (default 5) x BENCH_REPEATS (default 5),
+#   interleaved (in reverse order every other round, so a load that drifts
+#   during a round favours no one); medians and ratios to direct libpq.
 set -euo pipefail
 top="${PYMIGRATE_TOP:?run through make bench}"
 build="${PYMIGRATE_BUILD:?run through make bench}"
@@ -17,8 +18,8 @@ if [[ "${1:-}" != inner ]]; then
     exec "$build/cmake/test/harness/pm-cluster" run -c monolith -c service -- "$here/run.sh" inner
 fi
 
-seconds="${BENCH_SECONDS:-6}"
-repeats="${BENCH_REPEATS:-3}"
+seconds="${BENCH_SECONDS:-5}"
+repeats="${BENCH_REPEATS:-5}"
 clients=4
 shim="$build/cmake/shim/libpymigrate.so"
 probe="$build/cmake/test/integration/router/router_libpq_probe"
@@ -88,15 +89,18 @@ median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {pr
 
 configs=(direct passthrough shim0 shim50 pgbouncer)
 echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
+one() {
+    case $1 in
+    direct) run direct "$M" ;;
+    passthrough) run passthrough "$M" LD_PRELOAD="$shim" ;;
+    shim0) route 0; run shim0 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" ;;
+    shim50) route 50; run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"; route 0 ;;
+    pgbouncer) run pgbouncer "$bouncer_dsn" ;;
+    esac
+}
 for round in $(seq "$repeats"); do
-    run direct "$M"
-    run passthrough "$M" LD_PRELOAD="$shim"
-    route 0
-    run shim0 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"
-    route 50
-    run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"
-    route 0
-    run pgbouncer "$bouncer_dsn"
+    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 shim0 passthrough direct); fi
+    for c in "${order[@]}"; do one "$c"; done
     echo "  round $round done"
 done
 
@@ -117,6 +121,8 @@ echo
 echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
 echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
 echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the two servers'.)"
+echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
+echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
 
 echo
 echo "router per-statement work (Google Benchmark; p50/p99/p999 of single decide() calls include ~20 ns of clock reads)"
