@@ -12,7 +12,8 @@
 #include "router/ramp.hpp"
 #include "router/route_json.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 using nlohmann::json;
 
@@ -51,10 +52,7 @@ connect_service(const GlobalOptions &global, const router::RouteRule *rule, std:
 {
     std::string dsn = global.service;
     if (dsn.empty() && rule) {
-        std::string env_name = "PYMIGRATE_SERVICE_DSN_";
-        for (char c : rule->service)
-            env_name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        const char *env = std::getenv(env_name.c_str());
+        const char *env = std::getenv(router::service_dsn_variable(rule->service).c_str());
         dsn = env && *env ? env : rule->dsn;
     }
     if (dsn.empty()) {
@@ -69,7 +67,8 @@ connect_service(const GlobalOptions &global, const router::RouteRule *rule, std:
     }
 }
 
-namespace {
+namespace
+{
 
 std::vector<std::string>
 split_list(const std::vector<std::string> &items)
@@ -113,20 +112,15 @@ spec_from(const SetOptions &o, const GlobalOptions &global, bool exists)
         if (router::dsn_has_password(dsn))
             throw UsageError("the service connection string stored in the route holds a password; routes are "
                              "readable by every application. Give --target-dsn without it and keep the password "
-                             "in ~/.pgpass (or PGPASSFILE), or set PYMIGRATE_SERVICE_DSN_" +
-                             [&] {
-                                 std::string up;
-                                 for (char c : o.service)
-                                     up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                                 return up;
-                             }() +
-                             " in the applications' environment");
+                             "in ~/.pgpass (or PGPASSFILE), or set " +
+                             router::service_dsn_variable(o.service) + " in the applications' environment");
         spec["dsn"] = dsn;
     }
     if (!o.strategy.empty()) {
         router::Strategy s;
         if (!router::parse_strategy(o.strategy, s))
-            throw UsageError("--strategy \"" + o.strategy + "\": choose percentage, canary, blue-green or feature-flag");
+            throw UsageError("--strategy \"" + o.strategy +
+                             "\": choose percentage, canary, blue-green or feature-flag");
         spec["strategy"] = std::string(router::to_string(s));
     }
     if (!o.percent.empty()) {
@@ -222,7 +216,8 @@ int
 do_set(const SetOptions &o, const GlobalOptions &global)
 {
     if (!router::valid_service_name(o.service))
-        throw UsageError("service name \"" + o.service + "\" must start with a lower-case letter and hold only a-z, 0-9 and _");
+        throw UsageError("service name \"" + o.service +
+                         "\" must start with a lower-case letter and hold only a-z, 0-9 and _");
     RouteStore store(monolith_dsn(global));
     router::RouteTable current = store.routes();
     bool exists = current.find(o.service) != nullptr;
@@ -287,12 +282,11 @@ do_show(const std::string &service, const GlobalOptions &global)
                                         " last_report::text FROM pymigrate.route_health");
     std::map<std::string, json> by_service;
     for (int i = 0; i < health.rows(); ++i)
-        by_service[std::string(health.value(i, 0))] = {
-            {"shims", std::stoll(std::string(health.value(i, 1)))},
-            {"routed", std::stoll(std::string(health.value(i, 2)))},
-            {"errors", std::stoll(std::string(health.value(i, 3)))},
-            {"fallbacks", std::stoll(std::string(health.value(i, 4)))},
-            {"last_report", std::string(health.value(i, 6))}};
+        by_service[std::string(health.value(i, 0))] = {{"shims", std::stoll(std::string(health.value(i, 1)))},
+                                                       {"routed", std::stoll(std::string(health.value(i, 2)))},
+                                                       {"errors", std::stoll(std::string(health.value(i, 3)))},
+                                                       {"fallbacks", std::stoll(std::string(health.value(i, 4)))},
+                                                       {"last_report", std::string(health.value(i, 6))}};
     if (global.json) {
         json out = router::to_json(t);
         json services = json::array();
@@ -316,14 +310,15 @@ do_show(const std::string &service, const GlobalOptions &global)
     for (const auto &r : t.rules()) {
         if (!service.empty() && r.service != service)
             continue;
-        std::cout << "\n" << r.service << " (version " << r.version << ", " << router::to_string(r.strategy) << ")\n"
+        std::cout << "\n"
+                  << r.service << " (version " << r.version << ", " << router::to_string(r.strategy) << ")\n"
                   << "  share:        " << describe_share(r) << "\n"
                   << "  tables:       ";
         for (size_t i = 0; i < r.tables.size(); ++i)
             std::cout << (i ? ", " : "") << r.tables[i];
         std::cout << "\n  database:     " << redact_dsn(r.dsn) << "\n"
-                  << "  sticky:       " << (r.sticky ? "yes (by key)" : "no") << ", salt \"" << router::effective_salt(r)
-                  << "\"\n"
+                  << "  sticky:       " << (r.sticky ? "yes (by key)" : "no") << ", salt \""
+                  << router::effective_salt(r) << "\"\n"
                   << "  transactions: " << router::to_string(r.transactions) << "\n";
         if (by_service.count(r.service)) {
             const json &h = by_service[r.service];
@@ -438,15 +433,15 @@ register_route(CLI::App &app, GlobalOptions &global, int &exit_code)
                     "first-statement (a transaction follows its first statement) or monolith");
     set->add_option("--reason", set_opts->reason, "recorded in the route history");
     set->add_flag("--force", set_opts->force, "route even if tables are missing or sync is broken");
-    set->footer("Examples:\n"
-                "  pymigrate route set billing --tables invoices,payments --target-dsn 'host=db2 dbname=billing' --percent 5\n"
-                "  pymigrate route set billing --strategy canary --canary-keys user:1,user:2 --percent 0\n"
-                "  pymigrate route set billing --strategy blue-green --active service\n"
-                "  pymigrate route set billing --strategy feature-flag --flag-name new-billing --flag off "
-                "--override user:7=on");
-    set->callback([set_opts, &global, &exit_code] {
-        exit_code = run_route_command([&] { return do_set(*set_opts, global); });
-    });
+    set->footer(
+        "Examples:\n"
+        "  pymigrate route set billing --tables invoices,payments --target-dsn 'host=db2 dbname=billing' --percent 5\n"
+        "  pymigrate route set billing --strategy canary --canary-keys user:1,user:2 --percent 0\n"
+        "  pymigrate route set billing --strategy blue-green --active service\n"
+        "  pymigrate route set billing --strategy feature-flag --flag-name new-billing --flag off "
+        "--override user:7=on");
+    set->callback(
+        [set_opts, &global, &exit_code] { exit_code = run_route_command([&] { return do_set(*set_opts, global); }); });
 
     auto show_service = std::make_shared<std::string>();
     auto *show = route->add_subcommand("show", "Show the routes and what the shims report");

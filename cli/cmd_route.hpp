@@ -9,7 +9,8 @@
 #include "common/pq.hpp"
 #include "router/rule.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 void register_route_ramp(CLI::App &route, GlobalOptions &global, int &exit_code);
 

@@ -9,11 +9,13 @@
 #include "cli/exit_codes.hpp"
 #include "router/route_json.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 using nlohmann::json;
 
-namespace {
+namespace
+{
 
 struct RampOptions {
     std::string service, to = "100", step = "5", every = "30s", max_error_rate, max_p95, max_lag, hold, reason;
@@ -57,13 +59,18 @@ percent_text(int bp)
     return buf;
 }
 
-class Ramp {
+class Ramp
+{
   public:
     Ramp(const RampOptions &o, const GlobalOptions &g) : o_(o), global_(g), store_(monolith_dsn(g)) {}
     int run();
 
   private:
-    std::ostream &out() { return global_.json ? std::cerr : std::cout; }
+    std::ostream &
+    out()
+    {
+        return global_.json ? std::cerr : std::cout;
+    }
     std::optional<router::SyncStatus> sync();
     // Watches the gates for `ms`: the failed gate, or nullopt when they held.
     std::optional<std::string> watch(uint64_t ms, int bp, int64_t version);
@@ -109,8 +116,9 @@ Ramp::fail(int bp, const std::string &why)
     out() << "[" << clock_now() << "] gate failed: " << why << "\n[" << clock_now() << "] rolled back " << o_.service
           << ": all traffic to the monolith (version " << v << ")" << std::endl;
     if (global_.json)
-        std::cout << json{{"service", o_.service}, {"outcome", "rolled_back"}, {"failed_gate", why},
-                          {"at_percent", router::basis_points_to_percent(bp)}, {"version", v}, {"steps", steps_}}
+        std::cout << json{{"service", o_.service}, {"outcome", "rolled_back"},
+                          {"failed_gate", why},    {"at_percent", router::basis_points_to_percent(bp)},
+                          {"version", v},          {"steps", steps_}}
                          .dump(2)
                   << std::endl;
     return kCheckFailed;
@@ -130,14 +138,17 @@ Ramp::watch(uint64_t ms, int bp, int64_t version)
             std::this_thread::sleep_for(std::chrono::milliseconds(std::min<long>(left, 1000)));
         auto current = store_.route(o_.service);
         if (!current || current->version != version)
-            throw std::runtime_error("the route of " + o_.service + " was changed by someone else during the ramp" +
-                                     (current ? " (now version " + std::to_string(current->version) + ")"
-                                              : " (deleted)") +
-                                     "; stopping here");
+            throw std::runtime_error(
+                "the route of " + o_.service + " was changed by someone else during the ramp" +
+                (current ? " (now version " + std::to_string(current->version) + ")" : " (deleted)") +
+                "; stopping here");
         verdict = router::evaluate_gates(limits_, window(baseline, store_.counters(o_.service)), sync());
         if (!verdict.pass) {
-            steps_.push_back({{"percent", router::basis_points_to_percent(bp)}, {"version", version},
-                              {"gates", verdict.summary}, {"passed", false}, {"failed", verdict.failed}});
+            steps_.push_back({{"percent", router::basis_points_to_percent(bp)},
+                              {"version", version},
+                              {"gates", verdict.summary},
+                              {"passed", false},
+                              {"failed", verdict.failed}});
             return verdict.failed;
         }
         if (global_.verbose)
@@ -146,8 +157,10 @@ Ramp::watch(uint64_t ms, int bp, int64_t version)
             break;
     }
     out() << "[" << clock_now() << "]   gates held: " << verdict.summary << std::endl;
-    steps_.push_back({{"percent", router::basis_points_to_percent(bp)}, {"version", version},
-                      {"gates", verdict.summary}, {"passed", true}});
+    steps_.push_back({{"percent", router::basis_points_to_percent(bp)},
+                      {"version", version},
+                      {"gates", verdict.summary},
+                      {"passed", true}});
     return std::nullopt;
 }
 
@@ -182,16 +195,16 @@ Ramp::run()
     sync_service_ = service_ && read_sync_status(*service_).has_value();
     if (!sync_monolith_ || !sync_service_) {
         std::string where = !sync_monolith_ && !sync_service_ ? "either database"
-                            : !sync_monolith_                  ? "the monolith"
-                                                               : "the service";
+                            : !sync_monolith_                 ? "the monolith"
+                                                              : "the service";
         if (!service_)
             where += " (the service database is unreachable: " + why + ")";
         if (limits_.max_lag_seconds)
             throw UsageError("--max-lag needs the sync status view pymigrate.subscription_status (set up by "
                              "`pymigrate sync`) on both databases; it is not on " +
                              where + ". Drop --max-lag to ramp without a lag gate.");
-        out() << "sync status: unknown (pymigrate.subscription_status not found on " << where
-              << "); no sync gate" << std::endl;
+        out() << "sync status: unknown (pymigrate.subscription_status not found on " << where << "); no sync gate"
+              << std::endl;
     }
     auto status = sync();
     if (status && status->broken && !o_.force) {
@@ -215,12 +228,11 @@ Ramp::run()
     out() << std::endl;
     for (size_t i = 0; i < plan.size(); ++i) {
         int bp = plan[i];
-        std::string reason = o_.reason.empty() ? "ramp step " + std::to_string(i + 1) + " of " +
-                                                     std::to_string(plan.size())
-                                               : o_.reason;
-        int64_t v = store_.set(json{{"name", o_.service}, {"percent", router::basis_points_to_percent(bp)},
-                                    {"enabled", true}},
-                               reason, "ramp");
+        std::string reason =
+            o_.reason.empty() ? "ramp step " + std::to_string(i + 1) + " of " + std::to_string(plan.size()) : o_.reason;
+        int64_t v =
+            store_.set(json{{"name", o_.service}, {"percent", router::basis_points_to_percent(bp)}, {"enabled", true}},
+                       reason, "ramp");
         out() << "[" << clock_now() << "] " << o_.service << " -> " << percent_text(bp) << " (version " << v
               << "), watching for " << o_.every << std::endl;
         if (auto failed = watch(every, bp, v))
@@ -234,7 +246,9 @@ Ramp::run()
     out() << "[" << clock_now() << "] " << o_.service << " is at " << percent_text(to) << "; every gate held"
           << std::endl;
     if (global_.json)
-        std::cout << json{{"service", o_.service}, {"outcome", "done"}, {"percent", router::basis_points_to_percent(to)},
+        std::cout << json{{"service", o_.service},
+                          {"outcome", "done"},
+                          {"percent", router::basis_points_to_percent(to)},
                           {"steps", steps_}}
                          .dump(2)
                   << std::endl;

@@ -5,7 +5,8 @@
 #include "common/dsn.hpp"
 #include "router/route_json.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 RouteStore::RouteStore(const std::string &monolith_dsn) : db_(monolith_dsn) {}
 

@@ -15,19 +15,26 @@
 #include "router/ramp.hpp"
 #include "router/route_table.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
 // Bad input or a state the user must fix (exit code 2), as opposed to a
 // connection or server failure (pq::Error, exit code 1).
-class UsageError : public std::runtime_error {
+class UsageError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };
 
-class RouteStore {
+class RouteStore
+{
   public:
     explicit RouteStore(const std::string &monolith_dsn);
-    pq::Connection &monolith() { return db_; }
+    pq::Connection &
+    monolith()
+    {
+        return db_;
+    }
 
     // Every route (pymigrate.route_snapshot()); UsageError when the
     // extension is not installed there.

@@ -9,11 +9,13 @@
 
 #include "router/qualified_name.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 using nlohmann::json;
 
-namespace {
+namespace
+{
 
 // Every table (RangeVar: an object with "relname") under `root`, minus the
 // names of CTEs, and whether a data-modifying statement or row lock appears.
@@ -45,8 +47,7 @@ collect(const json &root, std::set<std::string> &tables, bool &write)
             ctes.insert(cte->get<std::string>());
         for (auto it = j->begin(); it != j->end(); ++it) {
             const std::string &k = it.key();
-            if (k == "InsertStmt" || k == "UpdateStmt" || k == "DeleteStmt" || k == "MergeStmt" ||
-                k == "lockingClause")
+            if (k == "InsertStmt" || k == "UpdateStmt" || k == "DeleteStmt" || k == "MergeStmt" || k == "lockingClause")
                 write = true;
             if (it->is_structured())
                 stack.push_back(&*it);

@@ -5,7 +5,8 @@
 #include <chrono>
 #include <random>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 uint64_t
 salt_seed(std::string_view salt) noexcept
@@ -28,7 +29,8 @@ bucket(uint64_t seed, uint64_t key) noexcept
     return static_cast<int>(XXH3_64bits_withSeed(bytes, sizeof bytes, seed) % kBuckets);
 }
 
-namespace {
+namespace
+{
 
 bool
 in_share(const RouteRule &rule, uint64_t seed, const RoutingKey &key, uint64_t random_draw) noexcept

@@ -12,7 +12,8 @@
 
 #include "router/rule.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 // The routing key of one statement.
 struct RoutingKey {
@@ -29,8 +30,7 @@ struct RoutingKey {
 
 // `seed` is salt_seed(effective_salt(rule)) (RouteTable keeps it);
 // `random_draw` is used instead of the key when the rule is not sticky.
-[[nodiscard]] Target decide(const RouteRule &rule, uint64_t seed, const RoutingKey &key,
-                            uint64_t random_draw) noexcept;
+[[nodiscard]] Target decide(const RouteRule &rule, uint64_t seed, const RoutingKey &key, uint64_t random_draw) noexcept;
 
 // A fast per-thread pseudo-random number (splitmix64), for non-sticky rules
 // and per-connection keys. Not for anything secret.

@@ -3,16 +3,17 @@
 #include <bit>
 #include <cmath>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 int
 latency_bucket(uint64_t us) noexcept
 {
     if (us < 4)
-        return static_cast<int>(us); // 0..3: one bucket per microsecond
-    int e = 63 - std::countl_zero(us);                 // 2^e <= us
-    int q = static_cast<int>((us >> (e - 2)) & 3);     // which quarter of the octave
-    int b = e * 4 + q - 4;                             // 4 µs -> bucket 4
+        return static_cast<int>(us);               // 0..3: one bucket per microsecond
+    int e = 63 - std::countl_zero(us);             // 2^e <= us
+    int q = static_cast<int>((us >> (e - 2)) & 3); // which quarter of the octave
+    int b = e * 4 + q - 4;                         // 4 µs -> bucket 4
     return b >= kLatencyBuckets ? kLatencyBuckets - 1 : b;
 }
 

@@ -9,7 +9,8 @@
 #include <optional>
 #include <string_view>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 // Log-linear buckets: four per power of two of microseconds, up to about
 // 33 s in the last one. Wide enough for p95 to within 19 %, small enough to

@@ -2,9 +2,11 @@
 
 #include <vector>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
-namespace {
+namespace
+{
 
 // One identifier from the front of `text`: quoted ("" is a quote) or folded to
 // lower case (ASCII only, as PostgreSQL's downcase_identifier does for

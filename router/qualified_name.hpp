@@ -6,7 +6,8 @@
 #include <string>
 #include <string_view>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 // The schema assumed for a table named without one. The shim cannot follow
 // the session's search_path; route rules name tables with their schema.

@@ -6,7 +6,8 @@
 
 #include "router/rule.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 std::vector<int>
 ramp_steps(int from, int to, int step)
@@ -22,7 +23,8 @@ ramp_steps(int from, int to, int step)
     return out;
 }
 
-namespace {
+namespace
+{
 
 std::string
 percent_text(double fraction)

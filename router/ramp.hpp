@@ -11,7 +11,8 @@
 
 #include "router/health.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 // The shares (basis points) a ramp sets in turn: from `from` (exclusive) to
 // `to` (inclusive) by `step`. Ramps only go up; `to` <= `from` is a plan of
@@ -27,9 +28,9 @@ struct GateLimits {
 
 // Sync between the two databases, from pymigrate.subscription_status.
 struct SyncStatus {
-    bool broken = false;     // a subscription not streaming, or with an error
-    std::string detail;      // which, and why
-    double lag_seconds = 0;  // the worst lag
+    bool broken = false;    // a subscription not streaming, or with an error
+    std::string detail;     // which, and why
+    double lag_seconds = 0; // the worst lag
 };
 
 struct GateVerdict {

@@ -5,11 +5,13 @@
 #include <cmath>
 #include <set>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 using nlohmann::json;
 
-namespace {
+namespace
+{
 
 [[noreturn]] void
 fail(const std::string &where, const std::string &what)

@@ -23,12 +23,14 @@
 
 #include "router/route_table.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 inline constexpr int kRouteFormat = 1;
 inline constexpr size_t kMaxRouteDocument = 4 << 20; // 4 MiB
 
-class RouteFormatError : public std::runtime_error {
+class RouteFormatError : public std::runtime_error
+{
   public:
     using std::runtime_error::runtime_error;
 };

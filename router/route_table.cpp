@@ -7,7 +7,8 @@
 #include <algorithm>
 #include <set>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 size_t
 StringHash::operator()(std::string_view s) const noexcept

@@ -4,8 +4,8 @@
 #include <cctype>
 #include <set>
 
-
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 std::string_view
 to_string(Strategy s) noexcept
@@ -35,7 +35,8 @@ to_string(TransactionPolicy p) noexcept
     return p == TransactionPolicy::Monolith ? "monolith" : "first_statement";
 }
 
-namespace {
+namespace
+{
 
 // "blue-green" and "blue_green" are the same name.
 bool
@@ -121,6 +122,15 @@ dsn_has_password(std::string_view dsn) noexcept
     return false;
 }
 
+std::string
+service_dsn_variable(std::string_view service)
+{
+    std::string name = "PYMIGRATE_SERVICE_DSN_";
+    for (char c : service)
+        name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
 bool
 RouteRule::routes_nothing() const noexcept
 {
@@ -164,14 +174,8 @@ validate(const RouteRule &rule)
     else if (dsn_has_password(rule.dsn))
         problems.push_back("the connection string of service \"" + rule.service +
                            "\" holds a password; route rules are readable by every application: use a password "
-                           "file (~/.pgpass, PGPASSFILE) or PYMIGRATE_SERVICE_DSN_" +
-                           [&] {
-                               std::string up;
-                               for (char c : rule.service)
-                                   up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-                               return up;
-                           }() +
-                           " in the application's environment");
+                           "file (~/.pgpass, PGPASSFILE) or " +
+                           service_dsn_variable(rule.service) + " in the application's environment");
     if (rule.basis_points < 0 || rule.basis_points > kBuckets)
         problems.push_back("percent " + std::to_string(rule.basis_points / 100.0) + " is out of range 0..100");
     if (rule.strategy == Strategy::FeatureFlag && rule.flag.name.empty())

@@ -10,7 +10,8 @@
 #include <string_view>
 #include <vector>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 // Percentages are held in basis points (0.01 %): 10,000 buckets.
 inline constexpr int kBuckets = 10000;
@@ -76,6 +77,10 @@ std::string_view to_string(TransactionPolicy p) noexcept;
 
 // True when `name` is a valid service name.
 [[nodiscard]] bool valid_service_name(std::string_view name) noexcept;
+
+// The environment variable through which an application gives its own
+// connection string for a service: PYMIGRATE_SERVICE_DSN_<SERVICE>.
+std::string service_dsn_variable(std::string_view service);
 
 // True when a connection string carries a password (keyword form or URI).
 // Route rules are readable by every application; secrets belong in a

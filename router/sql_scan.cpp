@@ -1,8 +1,10 @@
 #include "router/sql_scan.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
-namespace {
+namespace
+{
 
 inline bool
 is_space(unsigned char c) noexcept

@@ -14,7 +14,8 @@
 #include <string>
 #include <string_view>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 struct ScanResult {
     // Body (between /* and */) of the last block comment that mentions

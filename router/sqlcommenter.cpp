@@ -1,8 +1,10 @@
 #include "router/sqlcommenter.hpp"
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
-namespace {
+namespace
+{
 
 int
 hex_value(char c) noexcept

@@ -9,7 +9,8 @@
 #include <utility>
 #include <vector>
 
-namespace pymigrate::router {
+namespace pymigrate::router
+{
 
 inline constexpr size_t kMaxTagValue = 1024;
 

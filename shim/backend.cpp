@@ -3,13 +3,16 @@
 #include <algorithm>
 
 #include "common/dsn.hpp"
+#include "common/pq.hpp"
 #include "shim/config.hpp"
 #include "shim/log.hpp"
 #include "shim/real_libpq.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-namespace {
+namespace
+{
 
 bool
 exec_ok(PGconn *conn, const std::string &sql, std::string *error = nullptr)
@@ -28,18 +31,6 @@ exec_ok(PGconn *conn, const std::string &sql, std::string *error = nullptr)
     return ok;
 }
 
-std::string
-quote_literal(const std::string &v)
-{
-    std::string out = "'";
-    for (char c : v) {
-        if (c == '\'')
-            out += '\'';
-        out += c;
-    }
-    return out + "'";
-}
-
 // Makes the service session look like the application's monolith session.
 void
 match_session(ConnState &s, ServiceBackend &b)
@@ -50,7 +41,7 @@ match_session(ConnState &s, ServiceBackend &b)
         const char *want = pq.PQparameterStatus(s.app, guc);
         const char *have = pq.PQparameterStatus(b.conn, guc);
         if (want && (!have || std::string(want) != have))
-            sync += std::string("SET ") + guc + " = " + quote_literal(want) + ";";
+            sync += std::string("SET ") + guc + " = " + pq::quote_literal(want) + ";";
     }
     std::string error;
     if (!sync.empty() && !exec_ok(b.conn, sync, &error))
@@ -94,8 +85,8 @@ service_backend(ConnState &s, const router::RouteRule &rule, ServiceStats &stats
     // Later keywords win: the service DSN may set its own application_name
     // and timeout; the client encoding must be the application's.
     const char *keys[] = {"application_name", "connect_timeout", "dbname", "client_encoding", nullptr};
-    const char *values[] = {app_name && *app_name ? app_name : "pymigrate-shim", timeout.c_str(), dsn.c_str(),
-                            encoding, nullptr};
+    const char *values[] = {app_name && *app_name ? app_name : "pymigrate-shim", timeout.c_str(), dsn.c_str(), encoding,
+                            nullptr};
     if (!encoding)
         keys[3] = nullptr;
     PGconn *conn = pq.PQconnectdbParams(keys, values, 1);

@@ -9,7 +9,8 @@
 #include "router/rule.hpp"
 #include "shim/conn_state.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 // The open connection to `rule`'s service for `s`, connecting if needed
 // (blocking, PYMIGRATE_CONNECT_TIMEOUT). Null when it cannot be made; the

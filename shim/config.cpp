@@ -1,12 +1,16 @@
 #include "shim/config.hpp"
 
+#include "router/rule.hpp"
+
 #include <cctype>
 #include <cstdlib>
 #include <string_view>
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-namespace {
+namespace
+{
 
 std::string
 env(const char *name)
@@ -74,10 +78,7 @@ config() noexcept
 std::string
 service_dsn_override(const std::string &service)
 {
-    std::string name = "PYMIGRATE_SERVICE_DSN_";
-    for (char ch : service)
-        name += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return env(name.c_str());
+    return env(router::service_dsn_variable(service).c_str());
 }
 
 } // namespace pymigrate::shim

@@ -6,7 +6,8 @@
 #include "shim/backend.hpp"
 #include "shim/real_libpq.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 Request
 Request::query(const char *q)
@@ -17,7 +18,8 @@ Request::query(const char *q)
     return r;
 }
 
-namespace {
+namespace
+{
 
 void
 copy_values(Request &r, int n, const char *const *values, const int *lengths, const int *formats)
@@ -80,9 +82,8 @@ Request::send(PGconn *conn) const
         const Oid *t = types.empty() ? nullptr : types.data();
         const int *l = nparams ? lengths.data() : nullptr;
         const int *f = nparams ? formats.data() : nullptr;
-        ok = kind == Kind::Params
-                 ? pq.PQsendQueryParams(conn, text.c_str(), nparams, t, v.data(), l, f, result_format)
-                 : pq.PQsendQueryPrepared(conn, text.c_str(), nparams, v.data(), l, f, result_format);
+        ok = kind == Kind::Params ? pq.PQsendQueryParams(conn, text.c_str(), nparams, t, v.data(), l, f, result_format)
+                                  : pq.PQsendQueryPrepared(conn, text.c_str(), nparams, v.data(), l, f, result_format);
     }
     if (ok && single_row)
         (void)pq.PQsetSingleRowMode(conn);
@@ -104,7 +105,8 @@ CancelShared::own(PGcancel *c)
 
 ConnState::ConnState(PGconn *c) : app(c), conn_key(router::random_u64()) {}
 
-namespace {
+namespace
+{
 
 std::shared_mutex g_mutex;
 std::unordered_map<PGconn *, std::unique_ptr<ConnState>> &

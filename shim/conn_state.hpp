@@ -18,7 +18,8 @@
 #include "router/route_table.hpp"
 #include "shim/service_stats.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 struct RealLibpq;
 
@@ -40,8 +41,8 @@ struct Request {
     static Request query(const char *q);
     static Request params(const char *q, int n, const Oid *types, const char *const *values, const int *lengths,
                           const int *formats, int result_format);
-    static Request prepared(const char *name, int n, const char *const *values, const int *lengths,
-                            const int *formats, int result_format);
+    static Request prepared(const char *name, int n, const char *const *values, const int *lengths, const int *formats,
+                            int result_format);
     [[nodiscard]] int send(PGconn *conn) const;
 };
 
@@ -50,7 +51,7 @@ struct PreparedStatement {
     int nparams = 0;
     std::vector<Oid> types;
     std::shared_ptr<const router::Classification> cls; // null until first needed
-    std::string route_key;                               // from its sqlcommenter tag
+    std::string route_key;                             // from its sqlcommenter tag
 };
 
 // Where PQcancel sends the cancel request: the service connection while a
@@ -83,16 +84,16 @@ struct Op {
     bool retryable = false;        // not inside a transaction already on the service
     bool pinning = false;          // the statement that moved a fresh transaction to the service
     bool write = false;
-    bool failed = false;           // an error result reached the application
+    bool failed = false; // an error result reached the application
     bool error_counted = false;
-    bool lost = false;             // the service session ended under it
-    bool was_idle = false;         // the monolith was outside a transaction when it was sent
-    int delivered = 0;             // results handed to the application
+    bool lost = false;     // the service session ended under it
+    bool was_idle = false; // the monolith was outside a transaction when it was sent
+    int delivered = 0;     // results handed to the application
     int64_t start_ns = 0;
     std::shared_ptr<const router::Classification> cls;
     PGresult *held = nullptr; // the service's error, read early, for the next PQgetResult
-    std::string text; // Begin / SessionSet text, recorded after success
-    Request req;      // service statements only
+    std::string text;         // Begin / SessionSet text, recorded after success
+    Request req;              // service statements only
 };
 
 struct ConnState {

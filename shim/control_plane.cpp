@@ -17,9 +17,11 @@
 #include "shim/real_libpq.hpp"
 #include "shim/service_stats.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-namespace {
+namespace
+{
 
 constexpr const char *kChannel = "pymigrate_route";
 constexpr const char *kSnapshotQuery = "SELECT pymigrate.route_snapshot()::text";
@@ -129,8 +131,7 @@ ControlPlane::poll() noexcept
     std::unique_lock<std::mutex> lock(work_, std::try_to_lock);
     if (!lock.owns_lock())
         return; // another thread is at it
-    next_poll_ns_.store(now + static_cast<int64_t>(config().poll_interval_ms) * 1'000'000,
-                        std::memory_order_relaxed);
+    next_poll_ns_.store(now + static_cast<int64_t>(config().poll_interval_ms) * 1'000'000, std::memory_order_relaxed);
     try {
         step(now);
     } catch (const std::exception &e) {
@@ -159,9 +160,9 @@ ControlPlane::first_load() noexcept
             int fd = conn_ ? real().PQsocket(conn_) : -1;
             int wait_ms = static_cast<int>((deadline - now) / 1'000'000) + 1;
             if (fd >= 0) {
-                pollfd p{fd, static_cast<short>(state_ == State::Connecting && connect_wants_ == PGRES_POLLING_WRITING
-                                                     ? POLLOUT
-                                                     : POLLIN),
+                pollfd p{fd,
+                         static_cast<short>(
+                             state_ == State::Connecting && connect_wants_ == PGRES_POLLING_WRITING ? POLLOUT : POLLIN),
                          0};
                 ::poll(&p, 1, wait_ms > 50 ? 50 : wait_ms);
             } else {
@@ -226,7 +227,8 @@ void
 ControlPlane::step_file(int64_t now)
 {
     (void)now;
-    struct stat st {};
+    struct stat st {
+    };
     const std::string &path = config().route_file;
     if (::stat(path.c_str(), &st) != 0) {
         std::string msg = "route file " + path + " cannot be read; keeping the last good routes";
@@ -445,8 +447,8 @@ ControlPlane::maybe_report(int64_t now, bool force)
     nlohmann::json services = nlohmann::json::object();
     for (ServiceStats *s : all_service_stats()) {
         router::HealthCounters h = s->snapshot();
-        services[s->name] = {{"routed", h.routed}, {"errors", h.errors}, {"fallbacks", h.fallbacks},
-                             {"latency_us", h.latency}};
+        services[s->name] = {
+            {"routed", h.routed}, {"errors", h.errors}, {"fallbacks", h.fallbacks}, {"latency_us", h.latency}};
     }
     if (services.empty())
         return;
@@ -454,8 +456,11 @@ ControlPlane::maybe_report(int64_t now, bool force)
     // Unchanged counters are re-sent every 10 s only, as a sign of life.
     if (body == last_report_body_ && now - last_report_ns_ < 10'000'000'000LL)
         return;
-    nlohmann::json report = {{"program", program_name()}, {"pid", getpid()},           {"host", host_name()},
-                             {"route_version", route_version()}, {"services", services}};
+    nlohmann::json report = {{"program", program_name()},
+                             {"pid", getpid()},
+                             {"host", host_name()},
+                             {"route_version", route_version()},
+                             {"services", services}};
     std::string text = report.dump();
     const char *values[] = {shim_id_.c_str(), text.c_str()};
     const RealLibpq &pq = real();

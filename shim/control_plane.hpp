@@ -26,15 +26,21 @@
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-class ControlPlane {
+class ControlPlane
+{
   public:
     static ControlPlane &instance();
 
     // Bumps every time new routes are applied: connections compare it with
     // the one they cached, one relaxed load per statement.
-    uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+    uint64_t
+    generation() const noexcept
+    {
+        return generation_.load(std::memory_order_acquire);
+    }
     std::shared_ptr<const router::RouteTable> routes() const;
     int64_t route_version() const noexcept;
 
@@ -61,7 +67,11 @@ class ControlPlane {
     void maybe_report(int64_t now, bool force = false);
     void apply(router::RouteTable table, const std::string &source);
     bool apply_document(const std::string &text, const std::string &source, bool only_newer);
-    bool routes_loaded() const noexcept { return loaded_.load(std::memory_order_acquire); }
+    bool
+    routes_loaded() const noexcept
+    {
+        return loaded_.load(std::memory_order_acquire);
+    }
 
     mutable std::mutex routes_mutex_;
     std::shared_ptr<const router::RouteTable> routes_;

@@ -13,7 +13,8 @@
 
 #define PYMIGRATE_EXPORT extern "C" __attribute__((visibility("default")))
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 // True when the environment configured routing (set by the library's
 // constructor; false before it runs: pass-through).
@@ -54,6 +55,21 @@ guarded(ConnState &s, Body &&body, Fallback &&fallback) noexcept -> decltype(fal
         give_up(s, "unknown exception");
     }
     return fallback();
+}
+
+// The shape of every statement entry point: straight to libpq unless the
+// connection is routed (and not in pipeline mode), else `body` inside the
+// guard, with libpq on the monolith as the fallback.
+template <typename Direct, typename Body>
+auto
+entry(PGconn *conn, Direct &&direct, Body &&body) noexcept -> decltype(direct(conn))
+{
+    ConnState *s = routed(conn);
+    if (!s || s->pipeline)
+        return direct(conn);
+    Inside in;
+    return guarded(
+        *s, [&] { return body(*s); }, [&] { return direct(conn); });
 }
 
 } // namespace pymigrate::shim

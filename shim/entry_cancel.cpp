@@ -12,7 +12,8 @@
 
 using namespace pymigrate::shim;
 
-namespace {
+namespace
+{
 
 // What the application holds instead of libpq's PGcancel when the
 // connection is routed. PQcancel and PQfreeCancel tell the two apart by the

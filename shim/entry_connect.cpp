@@ -9,11 +9,13 @@
 #include "shim/entry.hpp"
 #include "shim/log.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 bool g_enabled = false;
 
-namespace {
+namespace
+{
 
 std::atomic<bool> g_first_connection{true};
 

@@ -8,7 +8,8 @@
 
 using namespace pymigrate::shim;
 
-namespace {
+namespace
+{
 
 // Before an I/O call: a service connection that died under the statement is
 // taken over by the monolith first (see rescue_lost_service).

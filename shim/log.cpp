@@ -9,9 +9,11 @@
 
 #include "shim/config.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-namespace {
+namespace
+{
 
 int
 log_fd()
@@ -38,7 +40,8 @@ log(const std::string &message) noexcept
             return;
         timespec ts{};
         clock_gettime(CLOCK_REALTIME, &ts);
-        struct tm tm {};
+        struct tm tm {
+        };
         gmtime_r(&ts.tv_sec, &tm);
         char stamp[64];
         std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,

@@ -5,7 +5,8 @@
 
 #include <string>
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 void log(const std::string &message) noexcept;
 

@@ -4,9 +4,11 @@
 
 #include <atomic>
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
-namespace {
+namespace
+{
 
 RealLibpq g_real;
 std::atomic<bool> g_loaded{false};

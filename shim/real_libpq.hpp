@@ -70,7 +70,8 @@
     X(PQfreemem)                                                                                                       \
     X(PQmakeEmptyPGresult)
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 struct RealLibpq {
 #define PYMIGRATE_DECLARE(name) decltype(&::name) name = nullptr;

@@ -14,12 +14,14 @@
 #include "shim/log.hpp"
 #include "shim/real_libpq.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 using router::Classification;
 using router::StatementKind;
 
-namespace {
+namespace
+{
 
 thread_local router::ClassifierCache t_cache;
 thread_local std::string t_key;
@@ -165,7 +167,8 @@ session_already_ended(const ConnState &s, ServiceBackend &b)
 
 } // namespace
 
-namespace {
+namespace
+{
 
 // The service session under the statement in flight is gone and `r` is the
 // error libpq made of it. When it is safe, the statement is started again on
@@ -178,13 +181,12 @@ take_over_lost(ConnState &s, PGresult *r, bool reset_by_server)
     Op &op = s.op;
     ServiceBackend *b = op.svc;
     count_error(op);
-    bool safe = op.retryable && op.delivered == 0 &&
-                (!op.write || server_ended_session(pq, r) || reset_by_server);
+    bool safe = op.retryable && op.delivered == 0 && (!op.write || server_ended_session(pq, r) || reset_by_server);
     if (!safe) {
         const char *state = pq.PQresultErrorField(r, PG_DIAG_SQLSTATE);
         const char *msg = pq.PQresultErrorMessage(r);
         log("service \"" + b->service + "\" failed under a statement that cannot be sent again (" +
-            (!op.retryable ? "inside a transaction on the service"
+            (!op.retryable  ? "inside a transaction on the service"
              : op.delivered ? "results already delivered"
                             : "a write whose outcome is unknown") +
             "; " + (state ? state : "no SQLSTATE") + ": " + (msg ? msg : "") + "); the application gets the error");

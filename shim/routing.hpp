@@ -10,7 +10,8 @@
 
 #include "shim/conn_state.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 // A statement's classification and routing key.
 struct Classified {
@@ -49,8 +50,7 @@ PGresult *failed_result(ConnState &s);
 int start_on_monolith(ConnState &s, const Request &req, std::shared_ptr<const router::Classification> cls,
                       const char *text);
 // A statement the shim tracks but the monolith ran synchronously (PQexec).
-void after_monolith_exec(ConnState &s, const router::Classification *c, const char *text, PGresult *r,
-                         bool was_idle);
+void after_monolith_exec(ConnState &s, const router::Classification *c, const char *text, PGresult *r, bool was_idle);
 
 PGresult *routed_get_result(ConnState &s);
 // PQexec's loop over PQgetResult (libpq's PQexecFinish).

@@ -5,7 +5,8 @@
 #include <deque>
 #include <mutex>
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 int64_t
 now_ns() noexcept
@@ -52,7 +53,8 @@ ServiceStats::reset() noexcept
     open_until_ns = 0;
 }
 
-namespace {
+namespace
+{
 
 std::mutex g_mutex;
 std::deque<ServiceStats> &

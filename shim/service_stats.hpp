@@ -12,7 +12,8 @@
 
 #include "router/health.hpp"
 
-namespace pymigrate::shim {
+namespace pymigrate::shim
+{
 
 // CLOCK_MONOTONIC in nanoseconds.
 int64_t now_ns() noexcept;
@@ -27,7 +28,8 @@ struct ServiceStats {
     // trusted again (they are closed and made anew).
     std::atomic<uint64_t> epoch{0};
 
-    [[nodiscard]] bool healthy(int64_t now) const noexcept
+    [[nodiscard]] bool
+    healthy(int64_t now) const noexcept
     {
         return now >= open_until_ns.load(std::memory_order_relaxed);
     }

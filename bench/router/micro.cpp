@@ -14,7 +14,8 @@
 
 using namespace pymigrate::router;
 
-namespace {
+namespace
+{
 
 RouteTable
 bank_routes()
@@ -110,8 +111,8 @@ BM_ClassifyWarm(benchmark::State &state, const char *prefix, const char *suffix)
     state.counters["parses"] = static_cast<double>(cache.misses());
 }
 BENCHMARK_CAPTURE(BM_ClassifyWarm, select_only, "SELECT abalance FROM pgbench_accounts WHERE aid = ", ";");
-BENCHMARK_CAPTURE(BM_ClassifyWarm, tpcb_update, "UPDATE pgbench_accounts SET abalance = abalance + -4321 WHERE aid = ",
-                  ";");
+BENCHMARK_CAPTURE(BM_ClassifyWarm, tpcb_update,
+                  "UPDATE pgbench_accounts SET abalance = abalance + -4321 WHERE aid = ", ";");
 BENCHMARK_CAPTURE(BM_ClassifyWarm, join_with_tag,
                   "SELECT a.aid, b.bbalance FROM pgbench_accounts a JOIN pgbench_branches b USING (bid) "
                   "WHERE a.aid = ",
@@ -144,8 +145,8 @@ BM_RouteStatement(benchmark::State &state)
         const auto &c = cache.classify(text.c_str(), text.size(), scan);
         int owner = resolve_service(*c, t);
         if (owner >= 0)
-            benchmark::DoNotOptimize(decide(t.rules()[static_cast<size_t>(owner)], t.seed(owner),
-                                            RoutingKey{{}, conn_key}, 0));
+            benchmark::DoNotOptimize(
+                decide(t.rules()[static_cast<size_t>(owner)], t.seed(owner), RoutingKey{{}, conn_key}, 0));
     }
 }
 BENCHMARK(BM_RouteStatement);

@@ -20,7 +20,8 @@
 
 #include "shim/pymigrate_shim.h"
 
-namespace {
+namespace
+{
 
 using Clock = std::chrono::steady_clock;
 

@@ -8,16 +8,19 @@
 
 using namespace pymigrate::testing;
 
-class RouteCli : public RouterClusters {
+class RouteCli : public RouterClusters
+{
   protected:
-    ProcessResult cli(std::vector<std::string> args, const Env &env = {})
+    ProcessResult
+    cli(std::vector<std::string> args, const Env &env = {})
     {
         args.insert(args.begin(), cli_program());
         args.push_back("--monolith");
         args.push_back(monolith().dsn());
         return run_process(args, env);
     }
-    void TearDown() override
+    void
+    TearDown() override
     {
         for (int i = 0; i < 2; ++i)
             if (cluster(i).running())
@@ -25,7 +28,8 @@ class RouteCli : public RouterClusters {
     }
     // The sync component's view, as its contract says (name, enabled, state,
     // lag_bytes, lag_seconds, last_error), with the values a test needs.
-    static void fake_sync_status(Cluster &c, const std::string &state, double lag, const std::string &error)
+    static void
+    fake_sync_status(Cluster &c, const std::string &state, double lag, const std::string &error)
     {
         c.connect().exec("CREATE SCHEMA IF NOT EXISTS pymigrate");
         c.connect().exec("CREATE OR REPLACE VIEW pymigrate.subscription_status AS SELECT 'sub_" + c.name() +
@@ -37,8 +41,8 @@ class RouteCli : public RouterClusters {
 
 TEST_F(RouteCli, SetShowHistoryRollbackDelete)
 {
-    auto r = cli({"route", "set", "bank", "--tables", "probe,svc_counter", "--target-dsn", service().dsn(),
-                  "--percent", "12.5", "--reason", "first step"});
+    auto r = cli({"route", "set", "bank", "--tables", "probe,svc_counter", "--target-dsn", service().dsn(), "--percent",
+                  "12.5", "--reason", "first step"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("12.5 % of keys"), std::string::npos) << r.out;
     r = cli({"route", "set", "bank", "--strategy", "feature-flag", "--flag-name", "new-bank", "--flag", "off",
@@ -80,7 +84,8 @@ TEST_F(RouteCli, BadInputIsRefusedWithAClearErrorAndExitCode2)
         {{"route", "set", "bank", "--percent", "150"}, "--percent \"150\""},
         {{"route", "set", "bank", "--percent", "0.001"}, "steps of 0.01"},
         {{"route", "set", "other", "--tables", "probe", "--target-dsn", "dbname=x"}, "belongs to two services"},
-        {{"route", "set", "other", "--tables", "no_such_table", "--target-dsn", "dbname=x"}, "not tables of the monolith"},
+        {{"route", "set", "other", "--tables", "no_such_table", "--target-dsn", "dbname=x"},
+         "not tables of the monolith"},
         {{"route", "set", "other", "--tables", "other", "--target-dsn", "dbname=x password=secret"}, "password"},
         {{"route", "set", "Other", "--tables", "other"}, "service name"},
         {{"route", "set", "other", "--tables", "other"}, "--target-dsn"},
@@ -135,9 +140,9 @@ TEST_F(RouteCli, EveryChangeIsNotifiedWithTheRoutes)
 {
     auto listener = monolith().connect();
     listener.exec("LISTEN pymigrate_route");
-    ASSERT_EQ(cli({"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--percent", "5"})
-                  .status,
-              0);
+    ASSERT_EQ(
+        cli({"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--percent", "5"}).status,
+        0);
     ASSERT_EQ(PQconsumeInput(listener.get()), 1);
     PGnotify *n = PQnotifies(listener.get());
     ASSERT_NE(n, nullptr);
@@ -149,8 +154,7 @@ TEST_F(RouteCli, EveryChangeIsNotifiedWithTheRoutes)
 
 TEST_F(RouteCli, RampMovesStepByStepWhileTheGatesHold)
 {
-    ASSERT_EQ(cli({"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--no-sticky"})
-                  .status,
+    ASSERT_EQ(cli({"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--no-sticky"}).status,
               0);
     fake_sync_status(monolith(), "streaming", 0.1, "");
     fake_sync_status(service(), "streaming", 0.2, "");
@@ -188,9 +192,9 @@ TEST_F(RouteCli, AFailingServiceTripsTheErrorGateAndRollsBack)
     EXPECT_EQ(key_values(result.out)["errors"], "0") << result.out;
     auto db = monolith().connect();
     EXPECT_EQ(db.scalar("SELECT enabled FROM pymigrate.route"), "f");
-    EXPECT_EQ(db.scalar("SELECT reason FROM pymigrate.route_history ORDER BY version DESC LIMIT 1")->find(
-                  "ramp gate failed"),
-              0u);
+    EXPECT_EQ(
+        db.scalar("SELECT reason FROM pymigrate.route_history ORDER BY version DESC LIMIT 1")->find("ramp gate failed"),
+        0u);
     service().start();
 }
 
@@ -202,8 +206,8 @@ TEST_F(RouteCli, BrokenSyncIsNeverRoutedToWithoutForce)
     EXPECT_EQ(r.status, 3) << r.err;
     EXPECT_NE(r.err.find("could not connect to the provider"), std::string::npos) << r.err;
     EXPECT_EQ(monolith().connect().scalar("SELECT count(*) FROM pymigrate.route"), "0");
-    r = cli({"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--percent", "10",
-             "--force"});
+    r = cli(
+        {"route", "set", "bank", "--tables", "probe", "--target-dsn", service().dsn(), "--percent", "10", "--force"});
     EXPECT_EQ(r.status, 0) << r.err;
     r = cli({"route", "ramp", "bank", "--to", "20", "--step", "10", "--every", "1s"});
     EXPECT_EQ(r.status, 3) << r.err;

@@ -17,7 +17,8 @@ extern char **environ;
 
 namespace fs = std::filesystem;
 
-namespace pymigrate::testing {
+namespace pymigrate::testing
+{
 
 std::string
 shim_library()
@@ -35,7 +36,8 @@ probe_program()
     return PYMIGRATE_PROBE_PATH;
 }
 
-namespace {
+namespace
+{
 
 std::vector<std::string>
 environment(const Env &env)

@@ -15,7 +15,8 @@
 
 #include "test/harness/cluster_fixture.hpp"
 
-namespace pymigrate::testing {
+namespace pymigrate::testing
+{
 
 struct ProcessResult {
     int status = -1; // exit code, or 128 + signal
@@ -29,7 +30,8 @@ ProcessResult run_process(const std::vector<std::string> &argv, const Env &env =
                           std::chrono::seconds timeout = std::chrono::seconds(120));
 
 // A program running in the background; its output goes to files.
-class Background {
+class Background
+{
   public:
     Background(const std::vector<std::string> &argv, const Env &env = {});
     ~Background();
@@ -48,15 +50,24 @@ class Background {
     bool done_ = false;
 };
 
-class RouterClusters : public ClusterSuite<RouterClusters, 2> {
+class RouterClusters : public ClusterSuite<RouterClusters, 2>
+{
   public:
     static ClusterOptions options(int i);
     static void SetUpTestSuite();
 
   protected:
     void SetUp() override;
-    static Cluster &monolith() { return cluster(0); }
-    static Cluster &service() { return cluster(1); }
+    static Cluster &
+    monolith()
+    {
+        return cluster(0);
+    }
+    static Cluster &
+    service()
+    {
+        return cluster(1);
+    }
 
     // The routes: pymigrate.route_set(spec) as the owner; returns the version.
     static int64_t set_route(const nlohmann::json &spec);

@@ -6,9 +6,11 @@
 
 using namespace pymigrate::testing;
 
-class ShimApi : public RouterClusters {
+class ShimApi : public RouterClusters
+{
   protected:
-    std::map<std::string, std::string> probe(const std::vector<std::string> &args)
+    std::map<std::string, std::string>
+    probe(const std::vector<std::string> &args)
     {
         std::vector<std::string> argv{probe_program()};
         argv.insert(argv.end(), args.begin(), args.end());

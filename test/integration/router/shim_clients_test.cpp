@@ -11,9 +11,12 @@
 
 using namespace pymigrate::testing;
 
-class ShimClients : public RouterClusters {};
+class ShimClients : public RouterClusters
+{
+};
 
-namespace {
+namespace
+{
 
 int
 count_lines(const std::string &text, const std::string &line)
@@ -63,12 +66,12 @@ TEST_F(ShimClients, PsqlRoutesTheServiceTablesAndNothingElse)
     for (std::string l; std::getline(ss, l);)
         lines.push_back(l);
     ASSERT_GE(lines.size(), 6u) << r.out;
-    EXPECT_EQ(lines[0], "service");                        // the service's table
-    EXPECT_EQ(lines[1], "monolith");                       // a table no service owns
-    EXPECT_EQ(lines[2], "monolith+monolith");              // a join across the cut stays on the monolith
-    EXPECT_EQ(lines[3], "service");                        // function call on a service table
-    EXPECT_EQ(lines[4], "after the error: service");       // the session goes on after an error from the service
-    EXPECT_EQ(lines[5], "service");                        // COPY TO STDOUT follows its table
+    EXPECT_EQ(lines[0], "service");                  // the service's table
+    EXPECT_EQ(lines[1], "monolith");                 // a table no service owns
+    EXPECT_EQ(lines[2], "monolith+monolith");        // a join across the cut stays on the monolith
+    EXPECT_EQ(lines[3], "service");                  // function call on a service table
+    EXPECT_EQ(lines[4], "after the error: service"); // the session goes on after an error from the service
+    EXPECT_EQ(lines[5], "service");                  // COPY TO STDOUT follows its table
     EXPECT_NE(r.err.find("notice from the service"), std::string::npos) << r.err; // notices reach psql
     EXPECT_NE(r.err.find("division by zero"), std::string::npos) << r.err;        // so do errors
 }
@@ -201,8 +204,8 @@ TEST_F(ShimClients, RollbackDuringARunMovesNewTrafficWithinASecond)
                      shim_env());
     std::this_thread::sleep_for(std::chrono::seconds(2));
     long before = calls(service(), "UPDATE pgbench_accounts");
-    auto rb = run_process({cli_program(), "route", "rollback", "bank", "--monolith", monolith().dsn(), "--reason",
-                           "test"});
+    auto rb =
+        run_process({cli_program(), "route", "rollback", "bank", "--monolith", monolith().dsn(), "--reason", "test"});
     ASSERT_EQ(rb.status, 0) << rb.err;
     // Transactions already running on the service finish there; nothing new
     // starts there once the shims have the new routes.

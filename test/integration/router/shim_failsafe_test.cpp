@@ -8,7 +8,9 @@
 
 using namespace pymigrate::testing;
 
-class ShimFailSafe : public RouterClusters {};
+class ShimFailSafe : public RouterClusters
+{
+};
 
 TEST_F(ShimFailSafe, AServiceThatIsDownMeansTheMonolithAndCountedErrors)
 {
@@ -36,9 +38,9 @@ TEST_F(ShimFailSafe, StoppingTheServiceDuringARunFailsNoRequest)
     std::ofstream(script) << "\\set id random(1, 100)\n"
                              "SELECT n FROM svc_counter WHERE id = :id;\n"
                              "UPDATE svc_counter SET n = n + 1 WHERE id = :id;\n";
-    Background bench({pgbin("pgbench"), "-n", "-M", "prepared", "-c", "4", "-j", "2", "-T", "5", "-f", script,
-                      monolith().dsn()},
-                     shim_env());
+    Background bench(
+        {pgbin("pgbench"), "-n", "-M", "prepared", "-c", "4", "-j", "2", "-T", "5", "-f", script, monolith().dsn()},
+        shim_env());
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     long before = calls(service(), "UPDATE svc_counter");
     service().stop(); // fast shutdown: sessions are terminated mid-run

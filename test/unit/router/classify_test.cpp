@@ -6,7 +6,8 @@
 
 using namespace pymigrate::router;
 
-namespace {
+namespace
+{
 
 Classification
 c(const char *sql)

@@ -8,7 +8,8 @@
 
 using namespace pymigrate::router;
 
-namespace {
+namespace
+{
 
 RouteRule
 rule(Strategy s, int bp)
@@ -44,8 +45,10 @@ TEST(Decide, BucketsAreStableAndInRange)
     // databases on upgrade.
     EXPECT_EQ(bucket(salt_seed("billing"), std::string_view("user:1")), 4715);
     EXPECT_EQ(bucket(salt_seed("billing"), uint64_t{42}), 2781);
-    EXPECT_NE(bucket(salt_seed("a"), std::string_view("user:1")) * 10000 + bucket(salt_seed("a"), std::string_view("user:2")),
-              bucket(salt_seed("b"), std::string_view("user:1")) * 10000 + bucket(salt_seed("b"), std::string_view("user:2")));
+    EXPECT_NE(bucket(salt_seed("a"), std::string_view("user:1")) * 10000 +
+                  bucket(salt_seed("a"), std::string_view("user:2")),
+              bucket(salt_seed("b"), std::string_view("user:1")) * 10000 +
+                  bucket(salt_seed("b"), std::string_view("user:2")));
 }
 
 TEST(Decide, ShareMatchesThePercentage)

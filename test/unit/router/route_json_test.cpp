@@ -7,7 +7,8 @@
 
 using namespace pymigrate::router;
 
-namespace {
+namespace
+{
 
 const char *kGood = R"({"format": 1, "version": 7, "services": [
   {"name": "billing", "tables": ["public.invoices", "public.payments"], "dsn": "host=/tmp dbname=billing",
@@ -68,17 +69,16 @@ TEST(RouteJson, ErrorsSayWhere)
     EXPECT_NE(error_of(svc + R"(,"percent":1.234}]})").find("finer than 0.01"), std::string::npos);
     EXPECT_NE(error_of(svc + R"(,"percent":"5"}]})").find("expected a number"), std::string::npos);
     EXPECT_NE(error_of(svc + R"(,"strategy":"random"}]})").find("unknown strategy"), std::string::npos);
-    EXPECT_NE(error_of(svc + R"(,"colour":"red"}]})").find("services[0]: unknown key \"colour\""),
-              std::string::npos);
+    EXPECT_NE(error_of(svc + R"(,"colour":"red"}]})").find("services[0]: unknown key \"colour\""), std::string::npos);
     EXPECT_NE(error_of(svc + R"(,"strategy":"feature_flag"}]})").find("flag name"), std::string::npos);
-    EXPECT_NE(error_of(R"({"format":1,"services":[{"name":"A","tables":["public.t"],"dsn":"x"}]})")
-                  .find("services[0].name"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of(R"({"format":1,"services":[{"name":"A","tables":["public.t"],"dsn":"x"}]})").find("services[0].name"),
+        std::string::npos);
     EXPECT_NE(error_of(R"({"format":1,"services":[{"name":"a","tables":["t"],"dsn":"x"}]})").find("schema.table"),
               std::string::npos);
-    EXPECT_NE(error_of(R"({"format":1,"services":[{"name":"a","tables":["public.t"],"dsn":"password=x"}]})")
-                  .find("password"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of(R"({"format":1,"services":[{"name":"a","tables":["public.t"],"dsn":"password=x"}]})").find("password"),
+        std::string::npos);
 }
 
 TEST(RouteJson, DuplicateOwnershipIsRefused)

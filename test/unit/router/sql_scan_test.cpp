@@ -5,7 +5,8 @@
 
 using namespace pymigrate::router;
 
-namespace {
+namespace
+{
 
 std::string
 shape(std::string_view sql)

@@ -19,8 +19,8 @@ TEST(Sqlcommenter, ReadsEncodedValues)
 TEST(Sqlcommenter, MalformedIsRefused)
 {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const char *bad : {"route_key=user", "route_key='open", "route_key='%zz'", "='x'", "a='1' b='2'",
-                            "route_key='%4'"})
+    for (const char *bad :
+         {"route_key=user", "route_key='open", "route_key='%zz'", "='x'", "a='1' b='2'", "route_key='%4'"})
         EXPECT_FALSE(parse_sqlcommenter(bad, out)) << bad;
     std::string huge = "route_key='" + std::string(kMaxTagValue + 1, 'x') + "'";
     EXPECT_FALSE(parse_sqlcommenter(huge, out));
