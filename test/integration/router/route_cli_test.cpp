@@ -45,6 +45,9 @@ TEST_F(RouteCli, SetShowHistoryRollbackDelete)
                   "12.5", "--reason", "first step"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("12.5 % of keys"), std::string::npos) << r.out;
+    r = cli({"route", "set", "bank", "--strategy", "canary", "--canary-keys", "user:1,user:2", "--percent", "1"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("2 canary key(s), then 1 % of the others"), std::string::npos) << r.out;
     r = cli({"route", "set", "bank", "--strategy", "feature-flag", "--flag-name", "new-bank", "--flag", "off",
              "--override", "user:1=on"});
     ASSERT_EQ(r.status, 0) << r.err;
@@ -62,11 +65,11 @@ TEST_F(RouteCli, SetShowHistoryRollbackDelete)
     r = cli({"route", "history", "bank", "--json"});
     ASSERT_EQ(r.status, 0) << r.err;
     auto h = nlohmann::json::parse(r.out);
-    ASSERT_EQ(h.size(), 4u);
+    ASSERT_EQ(h.size(), 5u);
     EXPECT_EQ(h[0]["action"], "rollback");
     EXPECT_EQ(h[0]["reason"], "because");
     EXPECT_EQ(h[0]["new"]["enabled"], false);
-    EXPECT_EQ(h[3]["reason"], "first step");
+    EXPECT_EQ(h[4]["reason"], "first step");
     r = cli({"route", "history"});
     EXPECT_NE(r.out.find("rolled back: everything on the monolith"), std::string::npos) << r.out;
     r = cli({"route", "delete", "bank"});
