@@ -219,3 +219,23 @@ TEST_F(ShimClients, RollbackDuringARunMovesNewTrafficWithinASecond)
     EXPECT_GT(calls(monolith(), "UPDATE pgbench_accounts"), 0);
     EXPECT_NE(shim_log().find("routes version"), std::string::npos);
 }
+
+TEST_F(ShimClients, PgbenchPipelineModeStaysOnTheMonolith)
+{
+    set_route(bank_route(100, true));
+    std::string script = "/tmp/pymigrate-router-pipeline-" + std::to_string(getpid()) + ".sql";
+    std::ofstream(script) << "\\set id random(1, 100)\n"
+                             "\\startpipeline\n"
+                             "SELECT n FROM svc_counter WHERE id = :id;\n"
+                             "UPDATE svc_counter SET n = n WHERE id = :id;\n"
+                             "\\endpipeline\n"
+                             "SELECT n FROM svc_counter WHERE id = :id;\n";
+    auto r = pgbench({"-M", "extended", "-c", "2", "-t", "50", "-f", script}, shim_env());
+    std::remove(script.c_str());
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("number of failed transactions: 0 "), std::string::npos) << r.out;
+    EXPECT_EQ(calls(monolith(), "UPDATE svc_counter"), 100);
+    EXPECT_EQ(calls(service(), "UPDATE svc_counter"), 0);
+    // Out of the pipeline, the same connection routes again.
+    EXPECT_EQ(calls(service(), "SELECT n FROM svc_counter"), 100);
+}
