@@ -96,6 +96,9 @@ spawn(const std::vector<std::string> &argv, const Env &env, int stdin_fd, const 
     if (pid < 0)
         throw std::runtime_error(std::string("fork: ") + strerror(errno));
     if (pid == 0) {
+        // Its own process group, so a timeout kills what it started too
+        // (psql under timeout(1)).
+        setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int r = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -139,7 +142,7 @@ Background::Background(const std::vector<std::string> &argv, const Env &env) : d
 Background::~Background()
 {
     if (!done_ && pid_ > 0) {
-        kill(pid_, SIGKILL);
+        kill(-pid_, SIGKILL);
         int st;
         waitpid(pid_, &st, 0);
     }
@@ -189,7 +192,7 @@ Background::wait(std::chrono::seconds timeout)
         if (r == pid_)
             break;
         if (std::chrono::steady_clock::now() > deadline) {
-            kill(pid_, SIGKILL);
+            kill(-pid_, SIGKILL);
             waitpid(pid_, &status, 0);
             done_ = true;
             throw std::runtime_error("process timed out: " + out_so_far() + read_file(dir_ + "/err"));
@@ -252,6 +255,14 @@ RouterClusters::SetUpTestSuite()
     } catch (const std::exception &e) {
         ADD_FAILURE() << "setting up the clusters: " << e.what();
     }
+}
+
+void
+RouterClusters::TearDownTestSuite()
+{
+    std::error_code ec;
+    fs::remove(log_file(), ec);
+    ClusterSuite<RouterClusters, 2>::TearDownTestSuite();
 }
 
 void

@@ -55,6 +55,7 @@ class RouterClusters : public ClusterSuite<RouterClusters, 2>
   public:
     static ClusterOptions options(int i);
     static void SetUpTestSuite();
+    static void TearDownTestSuite();
 
   protected:
     void SetUp() override;
