@@ -25,5 +25,6 @@ void register_version(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_validate(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_generate(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_route(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 } // namespace pymigrate::cli

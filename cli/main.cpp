@@ -29,6 +29,7 @@ main(int argc, char **argv)
         register_validate,
         register_analyze,
         register_generate,
+        register_route,
     };
     for (Register r : commands)
         r(app, global, exit_code);

@@ -147,17 +147,12 @@ SELECT pymigrate.recheck(:run) AS still_different;
 SELECT status, pending, resolved FROM pymigrate.consistency_report(:run);
 SELECT table_name, status FROM pymigrate.consistency_status WHERE table_name = 'public.t_same';
 
--- With the sync component's view, its lag is the re-check delay.
+-- The re-check delay taken from a real subscription's lag is tested with live
+-- sync in test/integration/validate (ValidateWithSync). Here a real
+-- difference for the schedule below:
 \c regress_validate_peer
-CREATE VIEW pymigrate.subscription_status AS
-SELECT 'from_monolith'::text AS name, true AS enabled, 'streaming'::text AS state, 0::bigint AS lag_bytes,
-       0.05::double precision AS lag_seconds, NULL::text AS last_error;
 UPDATE t_same SET v = 'really different' WHERE id = 43;
 \c :regress_db
-SELECT pymigrate.validate(ARRAY['t_same'], :'peer_dsn') AS run \gset
-SELECT options ->> 'recheck_delay_from' AS delay_from, options ->> 'recheck_delay_seconds' AS delay
-  FROM pymigrate.validation_run WHERE id = :run;
-SELECT key, kind, status FROM pymigrate.discrepancy WHERE run_id = :run;
 
 -- Continuous mode: one scheduled run, below the threshold: an alert.
 -- Created disabled, so that this server's background worker leaves it to

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench/router: what the shim costs an application, against direct libpq and
+# against pgbouncer (a proxy: one more hop), measured in the same run on two
+# throwaway clusters; then the router's own per-statement work
+# (Google Benchmark) and how fast a rollback reaches a running application.
+#
+#   pgbench -S (select only, simple protocol), 4 clients, 2 threads, each
+#   configuration BENCH_SECONDS (default 5) x BENCH_REPEATS (default 5),
+#   interleaved (in reverse order every other round, so a load that drifts
+#   during a round favours no one); medians and ratios to direct libpq.
+set -euo pipefail
+top="${PYMIGRATE_TOP:?run through make bench}"
+build="${PYMIGRATE_BUILD:?run through make bench}"
+export PYMIGRATE_PGBIN="${PYMIGRATE_PGBIN:?run through make bench}"
+here="$top/bench/router"
+
+if [[ "${1:-}" != inner ]]; then
+    exec "$build/cmake/test/harness/pm-cluster" run -c monolith -c service -- "$here/run.sh" inner
+fi
+
+seconds="${BENCH_SECONDS:-5}"
+repeats="${BENCH_REPEATS:-5}"
+clients=4
+shim="$build/cmake/shim/libpymigrate.so"
+probe="$build/cmake/test/integration/router/router_libpq_probe"
+micro="$build/cmake/router/bench_router_micro"
+pgbench="$PM_PGBIN/pgbench"
+psql="$PM_PGBIN/psql"
+M="$PM_MONOLITH_DSN"
+S="$PM_SERVICE_DSN"
+work="$PM_MONOLITH_DIR/bench-router"
+mkdir -p "$work"
+
+echo "setting up: pgbench -i -s 1 on both clusters, the pymigrate extension and a route on the monolith"
+for side in monolith service; do
+    dsn=$M; [[ $side == service ]] && dsn=$S
+    "$pgbench" -i -q -s 1 "$dsn" >/dev/null 2>&1
+    "$psql" -X -q -d "$dsn" -c "CREATE TABLE probe (which text)" -c "INSERT INTO probe VALUES ('$side')"
+done
+"$psql" -X -q -d "$M" -c "CREATE EXTENSION pymigrate"
+sql() { "$psql" -X -qAt -d "$M" -v service_dsn="$S" -v ON_ERROR_STOP=1 >/dev/null; }
+route() { # percent
+    sql <<SQL
+SELECT pymigrate.route_set(jsonb_build_object('name', 'bank', 'tables',
+    jsonb_build_array('public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_tellers',
+                      'public.pgbench_history'),
+    'dsn', :'service_dsn', 'percent', $1, 'sticky', false, 'enabled', true));
+SQL
+}
+route 0
+
+# pgbouncer, as the postgres user, in the harness's directory, session pooling
+# (a plain proxy: the fairest comparison for a per-statement router).
+bouncer_dir="$PM_MONOLITH_DIR/pgbouncer"
+mkdir -p "$bouncer_dir"
+bouncer_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$bouncer_dir/pgbouncer.ini" <<INI
+[databases]
+postgres = host=$PM_MONOLITH_HOST port=$PM_MONOLITH_PORT dbname=postgres
+[pgbouncer]
+listen_addr =
+listen_port = $bouncer_port
+unix_socket_dir = $bouncer_dir
+auth_type = trust
+auth_file = $bouncer_dir/userlist.txt
+pool_mode = session
+default_pool_size = 20
+max_client_conn = 100
+logfile = $bouncer_dir/pgbouncer.log
+pidfile = $bouncer_dir/pgbouncer.pid
+INI
+echo '"postgres" ""' >"$bouncer_dir/userlist.txt"
+chown -R postgres: "$bouncer_dir"
+runuser -u postgres -- /usr/sbin/pgbouncer -d -q "$bouncer_dir/pgbouncer.ini"
+stop_bouncer() { [[ -f "$bouncer_dir/pgbouncer.pid" ]] && kill "$(cat "$bouncer_dir/pgbouncer.pid")" 2>/dev/null || true; }
+trap stop_bouncer EXIT
+for _ in $(seq 50); do [[ -S "$bouncer_dir/.s.PGSQL.$bouncer_port" ]] && break; sleep 0.1; done
+bouncer_dsn="host=$bouncer_dir port=$bouncer_port user=postgres dbname=postgres"
+
+declare -A tps lat
+run() { # name, dsn, env...
+    local name=$1 dsn=$2; shift 2
+    local out
+    out=$(env "$@" "$pgbench" -n -S -c "$clients" -j 2 -T "$seconds" "$dsn" 2>&1) || { echo "$name failed: $out"; exit 1; }
+    tps[$name]+="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out") "
+    lat[$name]+="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out") "
+}
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+configs=(direct passthrough shim0 shim50 pgbouncer)
+echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
+one() {
+    case $1 in
+    direct) run direct "$M" ;;
+    passthrough) run passthrough "$M" LD_PRELOAD="$shim" ;;
+    shim0) route 0; run shim0 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" ;;
+    shim50) route 50; run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"; route 0 ;;
+    pgbouncer) run pgbouncer "$bouncer_dsn" ;;
+    esac
+}
+for round in $(seq "$repeats"); do
+    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 shim0 passthrough direct); fi
+    for c in "${order[@]}"; do one "$c"; done
+    echo "  round $round done"
+done
+
+declare -A label=([direct]="direct libpq" [passthrough]="shim, not configured (pass-through)"
+    [shim0]="shim, route at 0 %" [shim50]="shim, route at 50 % (2 servers)" [pgbouncer]="pgbouncer 1.18, session pool")
+d_tps=$(median "${tps[direct]}")
+d_lat=$(median "${lat[direct]}")
+echo
+printf "%-38s %12s %12s %10s\n" configuration "TPS" "latency ms" "vs direct"
+for c in "${configs[@]}"; do
+    t=$(median "${tps[$c]}")
+    l=$(median "${lat[$c]}")
+    printf "%-38s %12.0f %12.3f %10.3f\n" "${label[$c]}" "$t" "$l" "$(awk -v a="$t" -v b="$d_tps" 'BEGIN {print a / b}')"
+done
+s0=$(median "${tps[shim0]}")
+pb=$(median "${tps[pgbouncer]}")
+echo
+echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
+echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
+echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the two servers'.)"
+echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
+echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
+
+echo
+echo "router per-statement work (Google Benchmark; p50/p99/p999 of single decide() calls include ~20 ns of clock reads)"
+"$micro" --benchmark_min_time=0.3 2>/dev/null | sed -n '/^Benchmark/,$p'
+p99=$("$micro" --benchmark_filter=BM_DecideLatency --benchmark_min_time=0.3 --benchmark_format=json 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys; print(int(json.load(sys.stdin)["benchmarks"][0]["p99_ns"]))')
+echo "decide p99: ${p99} ns (target: under 1000 ns)"
+
+echo
+echo "rollback propagation: a running application's statements move to the monolith after a rollback commits"
+sql <<SQL
+SELECT pymigrate.route_set(jsonb_build_object('name', 'probe', 'tables', jsonb_build_array('public.probe'),
+                           'dsn', :'service_dsn', 'percent', 100));
+SQL
+PROBE_DSN="$M" PYMIGRATE_CONTROL_DSN="$M" "$probe" propagation probe 9 | sed 's/^/  /'

@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE a = 'x''y' /* c /* nested */ */ AND b = $$z$$ /*route_key='k\'s',app='a'*/
