@@ -230,8 +230,7 @@ TEST_F(SyncBidir, LastWriteWinsConvergesWhicheverDirectionArrivesFirst)
 
 TEST_F(SyncBidir, PriorityPerColumnMonolithWinsEmailServiceWinsLastLogin)
 {
-    pair("prio",
-         "CREATE TABLE users (id int PRIMARY KEY, email text, last_login timestamptz, name text)",
+    pair("prio", "CREATE TABLE users (id int PRIMARY KEY, email text, last_login timestamptz, name text)",
          "INSERT INTO users VALUES (1, 'old@example.com', '2020-01-01', 'Ann')",
          R"("strategy": "priority", "priority": ["service", "monolith"],
             "column_priority": {"email": "monolith", "last_login": "service"})");
@@ -327,18 +326,16 @@ LANGUAGE plpgsql AS $$ BEGIN RETURN CASE WHEN remote->>'email' > local->>'email'
         << status(s, m2s, "last_error");
     // Nothing of the remote transaction is applied, the local row stays.
     EXPECT_EQ(row(s, "SELECT string_agg(email, ',' ORDER BY id) FROM users"), "service,b");
-    ASSERT_TRUE(eventually([&] {
-        return row(s, "SELECT count(*) FROM pymigrate.conflict_log WHERE outcome = 'held'") == "1";
-    }));
+    ASSERT_TRUE(eventually(
+        [&] { return row(s, "SELECT count(*) FROM pymigrate.conflict_log WHERE outcome = 'held'") == "1"; }));
     EXPECT_NE(row(s, "SELECT detail FROM pymigrate.conflict_log WHERE outcome = 'held'").find("resolver is broken"),
               std::string::npos);
 
     // Now it returns a malformed row: still held, with that reason.
     s.exec("CREATE OR REPLACE FUNCTION pick(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb "
            "LANGUAGE plpgsql AS $$ BEGIN RETURN '{\"no_such_column\": 1}'; END $$");
-    ASSERT_TRUE(eventually([&] { return status(s, m2s, "last_error").find("no_such_column") !=
-                                        std::string::npos; },
-                           30s))
+    ASSERT_TRUE(
+        eventually([&] { return status(s, m2s, "last_error").find("no_such_column") != std::string::npos; }, 30s))
         << status(s, m2s, "last_error");
     EXPECT_EQ(status(s, m2s, "state"), "error");
     EXPECT_EQ(row(s, "SELECT string_agg(email, ',' ORDER BY id) FROM users"), "service,b");

@@ -34,8 +34,8 @@ class SyncCli : public SyncPair<SyncCli>
     std::string
     write_file(const std::string &name, const std::string &text)
     {
-        auto path = std::filesystem::temp_directory_path() /
-                    ("pymigrate_sync_cli_" + std::to_string(getpid()) + "_" + name);
+        auto path =
+            std::filesystem::temp_directory_path() / ("pymigrate_sync_cli_" + std::to_string(getpid()) + "_" + name);
         std::ofstream(path) << text;
         files_.push_back(path);
         return path;
@@ -111,7 +111,8 @@ tables:
                        "WHERE id > 2000"),
               m.scalar("SELECT string_agg(id || ':' || customer_id || ':' || total, ',' ORDER BY id) FROM orders "
                        "WHERE id > 2000"));
-    EXPECT_EQ(m.scalar("SELECT internal_note FROM orders WHERE id > 2000 AND customer_id = 2"), std::nullopt); // takes its default
+    EXPECT_EQ(m.scalar("SELECT internal_note FROM orders WHERE id > 2000 AND customer_id = 2"),
+              std::nullopt); // takes its default
 
     r = cli({"sync", "status", "--name", "shop", "--json"}, "shop");
     ASSERT_EQ(r.status, 0) << r.out << r.err;

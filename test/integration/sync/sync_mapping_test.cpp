@@ -84,8 +84,9 @@ TEST_F(SyncMapping, RenamedTableAndColumnsBothWaysCopyHonoursMappingChangeableLa
 
     // Changed later: the service gains a column for the monolith's flag.
     s.exec("ALTER TABLE crm.clients ADD COLUMN flag boolean");
-    s.exec("SELECT pymigrate.alter_subscription('m2s', table_options => "
-           "'{\"crm.clients\": {\"columns\": {\"name\": \"full_name\", \"flag\": \"legacy_flag\"}, \"ignore\": null}}')");
+    s.exec(
+        "SELECT pymigrate.alter_subscription('m2s', table_options => "
+        "'{\"crm.clients\": {\"columns\": {\"name\": \"full_name\", \"flag\": \"legacy_flag\"}, \"ignore\": null}}')");
     ASSERT_TRUE(wait_state(s, "m2s", "streaming"));
     m.exec("UPDATE customers SET legacy_flag = true WHERE id = 7");
     ASSERT_TRUE(wait_caught_up(m, s, "m2s"));
@@ -99,26 +100,23 @@ TEST_F(SyncMapping, BadMappingsAreRefusedNamingTheColumnAndNothingIsStored)
     auto s = subscriber().connect("badmap");
     schemas(m, s);
     const std::string create = "SELECT pymigrate.create_subscription('bad', $1, '{crm.clients}', table_options => "
-                                "$2::jsonb)";
+                               "$2::jsonb)";
     auto with = [&](const std::string &table_options) {
         return std::vector<std::optional<std::string>>{provider().dsn("badmap"), table_options};
     };
     // Unknown provider column.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "fullname"},
+    expect_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "fullname"},
                           "ignore": ["legacy_flag"]}})"),
                  "42703", "fullname");
     // A provider column left without a place here.
     expect_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"}}})"),
                  "42703", "legacy_flag");
     // Incompatible types: text here, boolean there.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name",
+    expect_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name",
                           "email": "legacy_flag"}, "ignore": ["email"]}})"),
                  "42804", "email");
     // The key here is not mapped.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"},
+    expect_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"},
                           "ignore": ["legacy_flag", "id"]}})"),
                  "22023", "key column \"id\"");
     // A table the subscription does not have; an unknown key.
