@@ -304,13 +304,7 @@ CaptureStream::publish()
         s.last_msg_time = now;
         s.in_txn = in_txn_;
         s.txn_commit_time = txn_time_;
-        s.changes_applied += changes_;
-        s.txns_applied += txns_;
-        s.not_found += not_found_;
-        s.conflicts += conflicts_;
-        update_rate(s, changes_, now);
-        if (last_commit_time_)
-            s.last_commit_time = last_commit_time_;
+        add_applied(s, changes_, txns_, not_found_, conflicts_, last_commit_time_, now);
     });
     changes_ = txns_ = not_found_ = conflicts_ = 0;
 }

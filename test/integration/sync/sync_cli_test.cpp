@@ -13,15 +13,8 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncCli : public SyncPair<SyncCli>
+class SyncCli : public MonolithService<SyncCli>
 {
-  public:
-    static ClusterOptions
-    options(int i)
-    {
-        return sync_cluster(i == 0 ? "monolith" : "service");
-    }
-
   protected:
     ProcessResult
     cli(std::vector<std::string> args, const std::string &db)
@@ -127,7 +120,7 @@ tables:
 
     // Pause: changes wait; resume: they arrive.
     ASSERT_EQ(cli({"sync", "pause", "--name", "shop"}, "shop").status, 0);
-    ASSERT_TRUE(eventually([&] { return status(s, "shop_from_monolith", "state") == "disabled"; }));
+    ASSERT_TRUE(eventually([&] { return status(s, "shop_from_monolith", "worker_pid") == "(null)"; }));
     m.exec("UPDATE users SET email = 'paused@example.com' WHERE id = 1");
     std::this_thread::sleep_for(1s);
     EXPECT_NE(s.scalar("SELECT email FROM users WHERE id = 1"), "paused@example.com");
