@@ -371,3 +371,26 @@ TEST_F(SyncBidir, BadStrategyAndOptionsAreRejectedWithSqlstate)
     EXPECT_EQ(s.scalar("SELECT count(*) FROM pymigrate.subscription"), "0");
     EXPECT_EQ(s.scalar("SELECT count(*) FROM pg_replication_origin WHERE roname = 'pymigrate_bad'"), "0");
 }
+
+TEST_F(SyncBidir, ConflictLogRetentionIsTrimmedByTheManager)
+{
+    make_databases("retain");
+    auto s = service().connect("retain");
+    auto insert = [&](const std::string &age) {
+        s.exec("INSERT INTO pymigrate.conflict_log (logged_at, subscription, table_name, kind, key, remote_commit_ts, "
+               "remote_node, strategy, outcome) VALUES (now() - $1::interval, 'x', 't', 'update_missing', "
+               "'{\"id\": 1}', now(), 'monolith', 'last_write_wins', 'skipped')",
+               {age});
+    };
+    insert("10 days");
+    insert("2 hours");
+    insert("1 minute");
+    service().connect().exec("ALTER SYSTEM SET pymigrate.conflict_log_retention = '1h'");
+    service().connect().exec("SELECT pg_reload_conf()");
+    s.exec("SELECT pymigrate._wake_manager()"); // the task runs at once instead of within the minute
+    EXPECT_TRUE(eventually([&] { return s.scalar("SELECT count(*) FROM pymigrate.conflict_log") == "1"; }, 30s))
+        << s.scalar("SELECT count(*) FROM pymigrate.conflict_log").value_or("?") << " rows left";
+    EXPECT_EQ(s.scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE logged_at > now() - interval '1 hour'"), "1");
+    service().connect().exec("ALTER SYSTEM RESET pymigrate.conflict_log_retention");
+    service().connect().exec("SELECT pg_reload_conf()");
+}
