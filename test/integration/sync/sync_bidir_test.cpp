@@ -394,3 +394,23 @@ TEST_F(SyncBidir, ConflictLogRetentionIsTrimmedByTheManager)
     service().connect().exec("ALTER SYSTEM RESET pymigrate.conflict_log_retention");
     service().connect().exec("SELECT pg_reload_conf()");
 }
+
+TEST_F(SyncBidir, UpdateMissingInsertKeepsTheUpdatedRowOnBothSides)
+{
+    pair("ins", "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'seed')",
+         R"("update_missing": "insert")");
+    auto m = monolith().connect("ins");
+    auto s = service().connect("ins");
+    const std::string m2s = "ins_from_monolith", s2m = "ins_from_service";
+    ASSERT_TRUE(settle(m, s, "ins"));
+    pause(m, s, "ins");
+    m.exec("UPDATE t SET v = 'updated on the monolith' WHERE id = 1");
+    s.exec("DELETE FROM t WHERE id = 1");
+    resume(s, m2s);
+    resume(m, s2m);
+    ASSERT_TRUE(settle(m, s, "ins"));
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(row(*c, "SELECT v FROM t WHERE id = 1"), "updated on the monolith");
+    EXPECT_EQ(row(s, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "update_missing:inserted");
+    EXPECT_EQ(row(m, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "delete_origin_differs:keep_local");
+}
