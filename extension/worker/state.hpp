@@ -9,6 +9,7 @@
 #include "pg/postgres.hpp"
 
 extern "C" {
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
@@ -70,6 +71,10 @@ PGDLLEXPORT void pymigrate_manager_main(Datum arg);
 // Settings (GUCs registered by init()).
 extern int naptime_ms;         // pymigrate.naptime: how often the supervisor looks for databases
 extern int extension_recheck_s; // pymigrate.extension_recheck: how often a database without the extension is looked at again
+
+// A worker of this library running `function`, connected to a database,
+// named `type` (callers set bgw_name, the argument and the notify pid).
+BackgroundWorker worker_definition(const char *function, const char *type, int restart_time);
 
 void install_shmem_hooks();
 void install_dropdb_hook();

@@ -71,15 +71,8 @@ list_databases(MemoryContext cxt, int *count)
 BackgroundWorkerHandle *
 start_manager(const Database &db)
 {
-    BackgroundWorker w;
-    memset(&w, 0, sizeof(w));
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(w.bgw_library_name, "pymigrate", sizeof(w.bgw_library_name));
-    strlcpy(w.bgw_function_name, "pymigrate_manager_main", sizeof(w.bgw_function_name));
+    BackgroundWorker w = worker_definition("pymigrate_manager_main", "pymigrate manager", BGW_NEVER_RESTART);
     snprintf(w.bgw_name, sizeof(w.bgw_name), "pymigrate manager %s", NameStr(db.name));
-    strlcpy(w.bgw_type, "pymigrate manager", sizeof(w.bgw_type));
     w.bgw_main_arg = ObjectIdGetDatum(db.oid);
     w.bgw_notify_pid = MyProcPid;
     BackgroundWorkerHandle *handle = nullptr;

@@ -48,19 +48,26 @@ wake_at_commit(XactEvent event, void *)
 void
 register_supervisor()
 {
-    BackgroundWorker w;
-    memset(&w, 0, sizeof(w));
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = 5;
-    strlcpy(w.bgw_library_name, "pymigrate", sizeof(w.bgw_library_name));
-    strlcpy(w.bgw_function_name, "pymigrate_supervisor_main", sizeof(w.bgw_function_name));
-    strlcpy(w.bgw_name, "pymigrate supervisor", sizeof(w.bgw_name));
-    strlcpy(w.bgw_type, "pymigrate supervisor", sizeof(w.bgw_type));
+    BackgroundWorker w = worker_definition("pymigrate_supervisor_main", "pymigrate supervisor", 5);
     RegisterBackgroundWorker(&w);
 }
 
 } // namespace
+
+BackgroundWorker
+worker_definition(const char *function, const char *type, int restart_time)
+{
+    BackgroundWorker w;
+    memset(&w, 0, sizeof(w));
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_restart_time = restart_time;
+    strlcpy(w.bgw_library_name, "pymigrate", sizeof(w.bgw_library_name));
+    strlcpy(w.bgw_function_name, function, sizeof(w.bgw_function_name));
+    strlcpy(w.bgw_type, type, sizeof(w.bgw_type));
+    strlcpy(w.bgw_name, type, sizeof(w.bgw_name));
+    return w;
+}
 
 int
 WorkerHandle::pid() const
@@ -95,15 +102,8 @@ start_worker(const WorkerSpec &spec)
 {
     if (spec.extra.size() > kMaxExtra)
         throw pg::Error(ERRCODE_INTERNAL_ERROR, "worker argument too long for " + spec.name);
-    BackgroundWorker w;
-    memset(&w, 0, sizeof(w));
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(w.bgw_library_name, "pymigrate", sizeof(w.bgw_library_name));
-    strlcpy(w.bgw_function_name, spec.function.c_str(), sizeof(w.bgw_function_name));
+    BackgroundWorker w = worker_definition(spec.function.c_str(), spec.type.c_str(), BGW_NEVER_RESTART);
     strlcpy(w.bgw_name, spec.name.c_str(), sizeof(w.bgw_name));
-    strlcpy(w.bgw_type, spec.type.c_str(), sizeof(w.bgw_type));
     w.bgw_main_arg = Int64GetDatum(spec.arg);
     memcpy(w.bgw_extra, &MyDatabaseId, sizeof(Oid));
     w.bgw_extra[sizeof(Oid)] = static_cast<char>(spec.extra.size());

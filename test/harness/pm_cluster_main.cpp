@@ -45,7 +45,23 @@ env_name(const std::string &cluster)
     return out;
 }
 
-// NAME or NAME:key=value,key=value (settings for that cluster only)
+// Position of the next comma outside single quotes, or npos: a value such as
+// shared_preload_libraries='pymigrate,pg_stat_statements' holds commas.
+size_t
+next_separator(const std::string &s, size_t pos)
+{
+    bool quoted = false;
+    for (size_t i = pos; i < s.size(); ++i) {
+        if (s[i] == '\'')
+            quoted = !quoted;
+        else if (s[i] == ',' && !quoted)
+            return i;
+    }
+    return std::string::npos;
+}
+
+// NAME or NAME:key=value,key=value (settings for that cluster only; a value
+// in single quotes may hold commas)
 ClusterOptions
 parse_cluster_spec(const std::string &spec, bool preload)
 {
@@ -60,7 +76,7 @@ parse_cluster_spec(const std::string &spec, bool preload)
     std::string rest = spec.substr(colon + 1);
     size_t pos = 0;
     while (pos <= rest.size()) {
-        size_t comma = rest.find(',', pos);
+        size_t comma = next_separator(rest, pos);
         std::string kv = rest.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0)
