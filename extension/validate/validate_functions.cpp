@@ -39,7 +39,7 @@ jsonb_text(FunctionCallInfo fcinfo, int n, const char *if_null)
 } // namespace
 
 // validate(tables, remote_dsn, mapping, with_rows, recheck, recheck_delay,
-//          wait, buckets, merge_ratio, parallel) -> run id
+//          wait, buckets, merge_ratio, parallel, recheck_timeout) -> run id
 PYMIGRATE_FUNCTION(pymigrate_validate)
 {
     ValidationRequest r;
@@ -58,6 +58,7 @@ PYMIGRATE_FUNCTION(pymigrate_validate)
     if (!arg_is_null(fcinfo, 8))
         r.merge_ratio = PG_GETARG_FLOAT8(8);
     r.parallel = int_arg(fcinfo, 9);
+    r.recheck_timeout = interval_seconds(fcinfo, 10, 30.0);
     return Int64GetDatum(run_validation(r));
 }
 
