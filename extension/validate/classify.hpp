@@ -61,15 +61,15 @@ class SortedMerge {
 };
 
 // A candidate row fetched again: its exact canonical key, the key as JSON,
-// its row hash, its version (the tuple's xmin: any committed change of the
-// row, even one back to the same values, makes a new one), and optionally
-// its image (JSON).
+// its row hash, optionally its image (JSON), and its version (the tuple's
+// xmin: any committed change of the row, even one back to the same values,
+// makes a new one).
 struct FetchedRow {
     std::string key_enc;
     std::string key_json;
     uint64_t row_hash = 0;
-    uint32_t xmin = 0;
     std::optional<std::string> image;
+    uint32_t xmin = 0;
 };
 
 enum class DiffKind { Missing, Extra, Changed };
