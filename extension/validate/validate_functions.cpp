@@ -66,5 +66,11 @@ PYMIGRATE_FUNCTION(pymigrate_recheck)
 {
     if (arg_is_null(fcinfo, 0))
         throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "run must not be NULL");
-    return Int64GetDatum(recheck_run(PG_GETARG_INT64(0)));
+    std::optional<double> timeout;
+    if (!arg_is_null(fcinfo, 1)) {
+        timeout = interval_seconds(fcinfo, 1, 30.0);
+        if (*timeout < 0)
+            throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "recheck_timeout must not be negative");
+    }
+    return Int64GetDatum(recheck_run(PG_GETARG_INT64(0), timeout));
 }

@@ -190,7 +190,7 @@ run_validation(const ValidationRequest &req)
 }
 
 int64_t
-recheck_run(int64_t run_id)
+recheck_run(int64_t run_id, std::optional<double> timeout)
 {
     RunRecord run = load_run(run_id, {DiffStatus::Pending});
     nlohmann::json opts = nlohmann::json::object();
@@ -216,7 +216,7 @@ recheck_run(int64_t run_id)
         settling.push_back({&plans[i], &tables[i]->remote, &tables[i]->differences});
     SettleOptions so;
     so.delay = opts.value("recheck_delay", 2.0);
-    so.timeout = opts.value("recheck_timeout", 30.0);
+    so.timeout = timeout.value_or(opts.value("recheck_timeout", 30.0));
     so.with_images = opts.value("with_rows", false);
     SettleReport report = settle(remote, settling, so);
     std::vector<RecordedDifference> changes;

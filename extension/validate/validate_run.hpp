@@ -28,8 +28,9 @@ struct ValidationRequest {
 // Runs it and returns the id of the recorded pymigrate.validation_run.
 int64_t run_validation(const ValidationRequest &request);
 
-// Re-checks the pending discrepancies of a recorded run; returns how many
-// are confirmed.
-int64_t recheck_run(int64_t run_id);
+// Settles the pending discrepancies of a recorded run (recheck.hpp), waiting
+// for sync at most `timeout` seconds (nullopt: the run's recheck_timeout);
+// returns how many are confirmed.
+int64_t recheck_run(int64_t run_id, std::optional<double> timeout);
 
 } // namespace pymigrate::validate

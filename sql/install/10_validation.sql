@@ -225,14 +225,15 @@ COMMENT ON FUNCTION pymigrate.validate(text[], text, jsonb, boolean, boolean, in
   'applied everything the first snapshots saw (at most recheck_timeout), or after recheck_delay without sync; '
   'a key is confirmed only when neither side changed it since the previous read';
 
-CREATE FUNCTION pymigrate.recheck(run bigint)
+CREATE FUNCTION pymigrate.recheck(run bigint, recheck_timeout interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE c VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
 AS 'MODULE_PATHNAME', 'pymigrate_recheck';
-REVOKE ALL ON FUNCTION pymigrate.recheck(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION pymigrate.recheck(bigint) IS
-  'Re-checks the pending discrepancies of a run (validate(..., wait => false)) now; returns how many are confirmed';
+REVOKE ALL ON FUNCTION pymigrate.recheck(bigint, interval) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.recheck(bigint, interval) IS
+  'Settles the pending discrepancies of a run (validate(..., wait => false), or left pending by its re-check) now, '
+  'as validate() does, waiting for sync at most recheck_timeout (NULL: the run''s); returns how many are confirmed';
 
 -- ---------------------------------------------------------------------------
 -- Repair

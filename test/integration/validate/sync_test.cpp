@@ -227,7 +227,7 @@ TEST_F(ValidateWithSync, DifferencesStayPendingWhileSyncIsBehindAndRecheckSettle
 
     locker.exec("COMMIT");
     ASSERT_TRUE(wait_caught_up(mono, svc, "from_monolith"));
-    EXPECT_EQ(mono.scalar("SELECT pymigrate.recheck($1)", {*run}), "1");
+    EXPECT_EQ(mono.scalar("SELECT pymigrate.recheck($1, recheck_timeout => '30 s')", {*run}), "1");
     EXPECT_EQ(discrepancies(mono, *run, "confirmed"), (Keys{{"[7]", "changed"}}));
     EXPECT_EQ(mono.scalar("SELECT count(*) FROM pymigrate.discrepancy WHERE run_id = $1 AND status = 'resolved'",
                           {*run}),
