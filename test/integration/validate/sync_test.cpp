@@ -6,11 +6,11 @@
 // from either side. A subscription that is not streaming does not hide
 // drift; one that is behind leaves differences pending, with the reason,
 // for pymigrate.recheck().
-#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "test/integration/sync/sync_helpers.hpp"
+#include "test/integration/validate/writer_thread.hpp"
 
 using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
@@ -50,40 +50,21 @@ class ValidateWithSync : public SyncPair<ValidateWithSync> {
 };
 
 // Keeps updating balances of the monolith's accounts (ids 100 to 49,120,
-// 21 rows a transaction) until destroyed.
-class Writer {
+// 21 rows a transaction) until stopped.
+class Writer : public WriterThread {
   public:
-    explicit Writer(Cluster &mono, const std::string &db)
+    Writer(Cluster &mono, const std::string &db)
     {
-        thread_ = std::thread([this, &mono, db] {
-            try {
-                auto w = mono.connect(db);
-                for (int i = 100; !stop_; i = i % 49000 + 100) {
-                    w.exec("UPDATE accounts SET balance = balance + 1 WHERE id BETWEEN $1 AND $1 + 20",
-                           {std::to_string(i)});
-                    i += 21;
-                    ++writes_;
-                }
-            } catch (const std::exception &e) {
-                error_ = e.what();
+        start([this, &mono, db] {
+            auto w = mono.connect(db);
+            for (int i = 100; !stopping(); i = i % 49000 + 100) {
+                w.exec("UPDATE accounts SET balance = balance + 1 WHERE id BETWEEN $1 AND $1 + 20",
+                       {std::to_string(i)});
+                i += 21;
+                wrote();
             }
         });
     }
-    ~Writer() { stop(); }
-    void stop()
-    {
-        stop_ = true;
-        if (thread_.joinable())
-            thread_.join();
-    }
-    int writes() const { return writes_; }
-    const std::string &error() const { return error_; }
-
-  private:
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::atomic<int> writes_{0};
-    std::string error_;
 };
 
 using Keys = std::vector<std::pair<std::string, std::string>>;
