@@ -273,8 +273,9 @@ run(const ValidateOptions &o, const GlobalOptions &global)
                                                           : std::nullopt,
                                      o.buckets > 0 ? std::optional(std::to_string(o.buckets)) : std::nullopt,
                                      o.parallel >= 0 ? std::optional(std::to_string(o.parallel)) : std::nullopt,
-                                     o.recheck_timeout >= 0 ? std::optional(fmt::format("{} seconds", o.recheck_timeout))
-                                                            : std::nullopt};
+                                     o.recheck_timeout >= 0
+                                         ? std::optional(fmt::format("{} seconds", o.recheck_timeout))
+                                         : std::nullopt};
     auto id = c.scalar("SELECT pymigrate.validate($1::text[], $2, $3::jsonb, with_rows => $4::boolean, "
                        "recheck => $5::boolean, recheck_delay => coalesce($6::interval, '2 seconds'), "
                        "buckets => $7::integer, parallel => $8::integer, "

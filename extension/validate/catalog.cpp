@@ -47,7 +47,8 @@ struct DifferenceArrays {
     // kind, status, hashes, images and reason as text[] parameters, after `leading`.
     std::vector<SpiParam> params(std::vector<SpiParam> leading) const
     {
-        for (const auto *a : {&kinds, &statuses, &local_hashes, &remote_hashes, &local_images, &remote_images, &reasons})
+        for (const auto *a :
+             {&kinds, &statuses, &local_hashes, &remote_hashes, &local_images, &remote_images, &reasons})
             leading.push_back({TEXTARRAYOID, pq::array_literal(*a)});
         return leading;
     }

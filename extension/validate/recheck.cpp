@@ -97,8 +97,8 @@ settle(RemoteSide &remote, std::vector<SettleTable> &tables, const SettleOptions
     for (int round = 1; round <= kMaxRounds && count(tables, DiffStatus::Pending) > 0; ++round) {
         std::optional<SyncWait> wait;
         if (!report.links.empty()) {
-            wait = wait_for_sync(report.links, remote, positions,
-                                 std::max(0.0, options.timeout - report.waited_seconds));
+            wait =
+                wait_for_sync(report.links, remote, positions, std::max(0.0, options.timeout - report.waited_seconds));
             report.waited_seconds += wait->seconds;
             report.last_wait = wait;
         } else {
@@ -126,8 +126,8 @@ settle(RemoteSide &remote, std::vector<SettleTable> &tables, const SettleOptions
                 d.reason = "confirmed while sync was not streaming: " + wait->describe(true);
                 report.sync_not_streaming = true;
             } else {
-                d.reason = "sync had not applied the other side's changes within recheck_timeout: " +
-                           wait->describe(true);
+                d.reason =
+                    "sync had not applied the other side's changes within recheck_timeout: " + wait->describe(true);
             }
         });
         // Out of time with sync behind: another round could not wait for it.

@@ -95,7 +95,8 @@ not_streaming(const std::string &state)
 
 // Reads the progress of the links whose subscriber is on one side.
 void
-read_progress(std::vector<LinkProgress> &links, bool local, RemoteSide &remote, const std::optional<std::string> &target)
+read_progress(std::vector<LinkProgress> &links, bool local, RemoteSide &remote,
+              const std::optional<std::string> &target)
 {
     std::vector<std::optional<std::string>> names;
     for (const auto &l : links)

@@ -208,7 +208,8 @@ recheck_run(int64_t run_id, std::optional<double> timeout)
     std::vector<TablePlan> plans;
     for (const TableRecord *t : tables) {
         const char *name = t->table_name.c_str();
-        Oid relid = pg_call([name] { return DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(name))); });
+        Oid relid =
+            pg_call([name] { return DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(name))); });
         plans.push_back(plan_table(relid, t->columns, t->key_columns));
     }
     std::vector<SettleTable> settling;

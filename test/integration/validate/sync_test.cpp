@@ -109,7 +109,8 @@ TEST_F(ValidateWithSync, RowsInFlightArePendingThenResolvedAndRealDifferencesAre
 
     // Once caught up, the only difference left is the service's own edit.
     ASSERT_TRUE(wait_caught_up(mono, svc, "vs"));
-    auto last = svc.scalar("SELECT pymigrate.validate(ARRAY['accounts'], $1, recheck => false)", {provider().dsn("vs")});
+    auto last =
+        svc.scalar("SELECT pymigrate.validate(ARRAY['accounts'], $1, recheck => false)", {provider().dsn("vs")});
     EXPECT_EQ(svc.scalar("SELECT count(*) FROM pymigrate.discrepancy WHERE run_id = $1", {*last}), "1");
 }
 
