@@ -129,6 +129,7 @@ read_sync_status(pq::Connection &db)
     auto r = db.exec("SELECT name, coalesce(enabled, false), coalesce(state, ''), lag_seconds, last_error"
                      "  FROM pymigrate.subscription_status");
     router::SyncStatus s;
+    s.subscriptions = r.rows();
     for (int i = 0; i < r.rows(); ++i) {
         std::string name(r.value(i, 0));
         bool enabled = r.value(i, 1) == "t";

@@ -214,11 +214,16 @@ TEST_F(RouteCli, EveryChangeIsNotifiedWithTheRoutes)
 TEST_F(RouteCli, RampMovesStepByStepWhileTheGatesHold)
 {
     prepare_sync();
+    ASSERT_EQ(
+        cli({"route", "set", "bank", "--tables", "ledger", "--target-dsn", service().dsn(), "--no-sticky"}).status, 0);
+    // The status view on both sides but no subscription yet: a lag gate
+    // would judge nothing, so it is refused.
+    auto r = cli({"route", "ramp", "bank", "--to", "10", "--every", "1s", "--max-lag", "2s"});
+    EXPECT_EQ(r.status, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("--max-lag needs a subscription between the two databases"), std::string::npos) << r.err;
     auto svc = service().connect();
     sync::create_subscription(svc, "ledger", monolith().dsn(), "{ledger}");
     ASSERT_TRUE(sync::wait_state(svc, "ledger", "streaming"));
-    ASSERT_EQ(
-        cli({"route", "set", "bank", "--tables", "ledger", "--target-dsn", service().dsn(), "--no-sticky"}).status, 0);
     // The application reads the ledger through the shim while the monolith
     // keeps taking writes (not through the shim: sync is one way) that the
     // subscription streams to the service.
@@ -226,8 +231,8 @@ TEST_F(RouteCli, RampMovesStepByStepWhileTheGatesHold)
     Script reads("\\set id random(1, 1000)\nSELECT v FROM ledger WHERE id = :id;\n");
     Background writer(pgbench_argv(monolith(), {"-f", writes.path, "-R", "100", "-T", "12"}));
     Background reader(pgbench_argv(monolith(), {"-f", reads.path, "-c", "2", "-R", "200", "-T", "12"}), shim_env());
-    auto r = cli({"route", "ramp", "bank", "--to", "100", "--step", "50", "--every", "2s", "--max-error-rate", "1%",
-                  "--max-p95", "5s", "--max-lag", "2s", "--min-statements", "1", "--json"});
+    r = cli({"route", "ramp", "bank", "--to", "100", "--step", "50", "--every", "2s", "--max-error-rate", "1%",
+             "--max-p95", "5s", "--max-lag", "2s", "--min-statements", "1", "--json"});
     ASSERT_EQ(r.status, 0) << r.out << r.err;
     auto out = nlohmann::json::parse(r.out);
     EXPECT_EQ(out["outcome"], "done");
