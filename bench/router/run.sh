@@ -8,6 +8,12 @@
 #   configuration BENCH_SECONDS (default 5) x BENCH_REPEATS (default 5),
 #   interleaved (in reverse order every other round, so a load that drifts
 #   during a round favours no one); medians and ratios to direct libpq.
+#
+#   At 50 % the shim spreads the statements over two servers, so it is also
+#   compared with the same work done on two servers without it ("direct
+#   split": half the clients connected straight to each server, the two
+#   pgbench runs at once, their TPS added): what the second server costs or
+#   gains on this machine is not the shim's.
 set -euo pipefail
 top="${PYMIGRATE_TOP:?run through make bench}"
 build="${PYMIGRATE_BUILD:?run through make bench}"
@@ -85,27 +91,45 @@ run() { # name, dsn, env...
     tps[$name]+="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out") "
     lat[$name]+="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out") "
 }
+# The same clients and threads as run(), half of them straight at each server.
+run_split() {
+    local half=$((clients / 2)) o1="$work/split-monolith.out" o2="$work/split-service.out" t1 t2 t
+    "$pgbench" -n -S -c "$half" -j 1 -T "$seconds" "$M" >"$o1" 2>&1 &
+    local p1=$!
+    "$pgbench" -n -S -c "$half" -j 1 -T "$seconds" "$S" >"$o2" 2>&1 &
+    local p2=$!
+    wait "$p1" || { echo "direct split (monolith) failed: $(cat "$o1")"; exit 1; }
+    wait "$p2" || { echo "direct split (service) failed: $(cat "$o2")"; exit 1; }
+    t1=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$o1")
+    t2=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$o2")
+    t=$(awk -v a="$t1" -v b="$t2" 'BEGIN {print a + b}')
+    tps[split]+="$t "
+    # Little's law over both runs: clients / throughput.
+    lat[split]+="$(awk -v c="$clients" -v t="$t" 'BEGIN {print c * 1000 / t}') "
+}
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-configs=(direct passthrough shim0 shim50 pgbouncer)
+configs=(direct passthrough shim0 split shim50 pgbouncer)
 echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
 one() {
     case $1 in
     direct) run direct "$M" ;;
     passthrough) run passthrough "$M" LD_PRELOAD="$shim" ;;
     shim0) route 0; run shim0 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" ;;
+    split) run_split ;;
     shim50) route 50; run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"; route 0 ;;
     pgbouncer) run pgbouncer "$bouncer_dsn" ;;
     esac
 }
 for round in $(seq "$repeats"); do
-    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 shim0 passthrough direct); fi
+    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 split shim0 passthrough direct); fi
     for c in "${order[@]}"; do one "$c"; done
     echo "  round $round done"
 done
 
 declare -A label=([direct]="direct libpq" [passthrough]="shim, not configured (pass-through)"
-    [shim0]="shim, route at 0 %" [shim50]="shim, route at 50 % (2 servers)" [pgbouncer]="pgbouncer 1.18, session pool")
+    [shim0]="shim, route at 0 %" [split]="direct split (2 servers, no shim)" [shim50]="shim, route at 50 % (2 servers)"
+    [pgbouncer]="pgbouncer 1.18, session pool")
 d_tps=$(median "${tps[direct]}")
 d_lat=$(median "${lat[direct]}")
 echo
@@ -116,11 +140,15 @@ for c in "${configs[@]}"; do
     printf "%-38s %12.0f %12.3f %10.3f\n" "${label[$c]}" "$t" "$l" "$(awk -v a="$t" -v b="$d_tps" 'BEGIN {print a / b}')"
 done
 s0=$(median "${tps[shim0]}")
+s50=$(median "${tps[shim50]}")
+sp=$(median "${tps[split]}")
 pb=$(median "${tps[pgbouncer]}")
 echo
+echo "shim at 50 % / direct split (the same work on the same two servers): $(awk -v a="$s50" -v b="$sp" 'BEGIN {printf "%.3f", a / b}')"
 echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
 echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
-echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the two servers'.)"
+echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the"
+echo "   two servers'; the direct split is that without the shim.)"
 echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
 echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
 
