@@ -25,7 +25,8 @@ struct ValidateOptions {
     std::string mapping = "{}";
     bool with_rows = false;
     bool no_recheck = false;
-    double recheck_delay = -1; // seconds; < 0: the server's default
+    double recheck_delay = -1;   // seconds; < 0: the server's default
+    double recheck_timeout = -1; // seconds; < 0: the server's default
     int buckets = 0;
     int parallel = -1;
     int show = 20;
@@ -271,10 +272,14 @@ run(const ValidateOptions &o, const GlobalOptions &global)
                                      o.recheck_delay >= 0 ? std::optional(fmt::format("{} seconds", o.recheck_delay))
                                                           : std::nullopt,
                                      o.buckets > 0 ? std::optional(std::to_string(o.buckets)) : std::nullopt,
-                                     o.parallel >= 0 ? std::optional(std::to_string(o.parallel)) : std::nullopt};
+                                     o.parallel >= 0 ? std::optional(std::to_string(o.parallel)) : std::nullopt,
+                                     o.recheck_timeout >= 0
+                                         ? std::optional(fmt::format("{} seconds", o.recheck_timeout))
+                                         : std::nullopt};
     auto id = c.scalar("SELECT pymigrate.validate($1::text[], $2, $3::jsonb, with_rows => $4::boolean, "
                        "recheck => $5::boolean, recheck_delay => coalesce($6::interval, '2 seconds'), "
-                       "buckets => $7::integer, parallel => $8::integer)",
+                       "buckets => $7::integer, parallel => $8::integer, "
+                       "recheck_timeout => coalesce($9::interval, '30 seconds'))",
                        params);
     return show_run(c, std::stoll(*id), global, o.show);
 }
@@ -293,7 +298,11 @@ register_validate(CLI::App &app, GlobalOptions &global, int &exit_code)
     cmd->add_flag("--with-rows", o->with_rows, "record both row images of each discrepancy");
     cmd->add_flag("--no-recheck", o->no_recheck, "report differences at once instead of re-checking them");
     cmd->add_option("--recheck-delay", o->recheck_delay,
-                    "seconds before the re-check when no sync lag is known (default 2)")
+                    "seconds between re-checks when no pymigrate subscription connects the two sides (default 2)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--recheck-timeout", o->recheck_timeout,
+                    "longest wait, in seconds, for the subscriptions between the two sides to apply the changes in "
+                    "flight before re-checking (default 30)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--buckets", o->buckets, "digest buckets (default: from the row count)")->check(CLI::PositiveNumber);
     cmd->add_option("--parallel", o->parallel, "parallel workers per side for the digest (0: none)")

@@ -136,7 +136,7 @@ echo
 echo "Consistency validation: order_items (the sample monolith's shape: bigint key, 4 columns), two local"
 echo "PostgreSQL 15 servers, median of $repeats runs, wall clock of the whole comparison; 'found' checks every"
 echo "reported difference against the 1,000 made (334 changed, 333 missing, 333 extra), nothing else."
-echo "pymigrate: validate(recheck => false) -- the re-check of live systems waits for the sync lag by design;"
+echo "pymigrate: validate(recheck => false) -- a live re-check waits for sync to apply what is in flight;"
 echo "pymigrate_direct: the same with parallel => 0 (no parallel workers on either side)."
 echo
 printf '%-9s %-10s %-18s %9s %13s %9s  %s\n' rows case tool seconds rows/s vs_pymig found

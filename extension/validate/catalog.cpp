@@ -29,7 +29,7 @@ hash_text(const std::optional<uint64_t> &h)
 // A batch of differences as parallel text arrays, for unnest() in one statement.
 struct DifferenceArrays {
     std::vector<std::optional<std::string>> ids, keys, kinds, statuses, local_hashes, remote_hashes, local_images,
-        remote_images;
+        remote_images, reasons;
 
     void add(const RecordedDifference &r)
     {
@@ -41,12 +41,14 @@ struct DifferenceArrays {
         remote_hashes.push_back(hash_text(r.diff.remote_hash));
         local_images.push_back(r.diff.local_image);
         remote_images.push_back(r.diff.remote_image);
+        reasons.push_back(r.reason.empty() ? std::nullopt : std::optional(r.reason));
     }
 
-    // kind, status, hashes and images as text[] parameters, after `leading`.
+    // kind, status, hashes, images and reason as text[] parameters, after `leading`.
     std::vector<SpiParam> params(std::vector<SpiParam> leading) const
     {
-        for (const auto *a : {&kinds, &statuses, &local_hashes, &remote_hashes, &local_images, &remote_images})
+        for (const auto *a :
+             {&kinds, &statuses, &local_hashes, &remote_hashes, &local_images, &remote_images, &reasons})
             leading.push_back({TEXTARRAYOID, pq::array_literal(*a)});
         return leading;
     }
@@ -167,12 +169,13 @@ record_run(const RunRecord &run)
             for (size_t i = from; i < std::min(t.differences.size(), from + kInsertBatch); ++i)
                 a.add(t.differences[i]);
             spi.execute("INSERT INTO pymigrate.discrepancy (run_id, table_name, key, kind, status, local_hash, "
-                        "remote_hash, local_row, remote_row, detected_at, recheck_after, rechecked_at) "
+                        "remote_hash, local_row, remote_row, detected_at, recheck_after, rechecked_at, reason) "
                         "SELECT $1, $2, u.k::jsonb, u.kind, u.status, u.lh::bigint, u.rh::bigint, u.li::jsonb, "
                         "u.ri::jsonb, $3, CASE WHEN u.status = 'pending' THEN $4::timestamptz END, "
-                        "CASE WHEN u.status <> 'pending' AND $5 THEN pg_catalog.clock_timestamp() END "
+                        "CASE WHEN u.status <> 'pending' AND $5 THEN pg_catalog.clock_timestamp() END, u.why "
                         "FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], "
-                        "$12::text[]) WITH ORDINALITY AS u(k, kind, status, lh, rh, li, ri, n) ORDER BY u.n",
+                        "$12::text[], $13::text[]) WITH ORDINALITY AS u(k, kind, status, lh, rh, li, ri, why, n) "
+                        "ORDER BY u.n",
                         a.params({{INT8OID, run_id},
                                   {TEXTOID, t.table_name},
                                   {TIMESTAMPTZOID, run.started_at},
@@ -250,9 +253,9 @@ update_differences(int64_t run_id, const std::vector<RecordedDifference> &change
             a.add(changes[i]);
         spi.execute("UPDATE pymigrate.discrepancy d SET kind = u.kind, status = u.status, local_hash = u.lh::bigint, "
                     "remote_hash = u.rh::bigint, local_row = coalesce(u.li::jsonb, d.local_row), "
-                    "remote_row = coalesce(u.ri::jsonb, d.remote_row), rechecked_at = pg_catalog.clock_timestamp() "
-                    "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) "
-                    "AS u(id, kind, status, lh, rh, li, ri) WHERE d.id = u.id",
+                    "remote_row = coalesce(u.ri::jsonb, d.remote_row), rechecked_at = pg_catalog.clock_timestamp(), "
+                    "reason = u.why FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], "
+                    "$6::text[], $7::text[], $8::text[]) AS u(id, kind, status, lh, rh, li, ri, why) WHERE d.id = u.id",
                     a.params({{TEXTARRAYOID, pq::array_literal(a.ids)}}));
     }
     spi.execute(kRunStatusSql, {{INT8OID, std::to_string(run_id)}});

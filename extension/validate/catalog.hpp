@@ -20,6 +20,7 @@ struct RecordedDifference {
     int64_t id = 0; // 0 until recorded
     Difference diff;
     DiffStatus status = DiffStatus::Confirmed;
+    std::string reason; // why it is pending, or confirmed without sync; "" for none
 };
 
 struct TableRecord {

@@ -175,17 +175,17 @@ classify(std::vector<FetchedRow> local, std::vector<FetchedRow> remote)
         if (j >= remote.size() || (i < local.size() && local[i].key_enc < remote[j].key_enc)) {
             auto &l = local[i++];
             out.push_back(Difference{DiffKind::Missing, std::move(l.key_enc), std::move(l.key_json), l.row_hash,
-                                     std::nullopt, std::move(l.image), std::nullopt});
+                                     std::nullopt, std::move(l.image), std::nullopt, l.xmin, std::nullopt});
         } else if (i >= local.size() || remote[j].key_enc < local[i].key_enc) {
             auto &r = remote[j++];
             out.push_back(Difference{DiffKind::Extra, std::move(r.key_enc), std::move(r.key_json), std::nullopt,
-                                     r.row_hash, std::nullopt, std::move(r.image)});
+                                     r.row_hash, std::nullopt, std::move(r.image), std::nullopt, r.xmin});
         } else {
             auto &l = local[i++];
             auto &r = remote[j++];
             if (l.row_hash != r.row_hash)
                 out.push_back(Difference{DiffKind::Changed, std::move(l.key_enc), std::move(l.key_json), l.row_hash,
-                                         r.row_hash, std::move(l.image), std::move(r.image)});
+                                         r.row_hash, std::move(l.image), std::move(r.image), l.xmin, r.xmin});
         }
     }
     return out;

@@ -61,12 +61,15 @@ class SortedMerge {
 };
 
 // A candidate row fetched again: its exact canonical key, the key as JSON,
-// its row hash, and optionally its image (JSON) and column values (text).
+// its row hash, optionally its image (JSON), and its version (the tuple's
+// xmin: any committed change of the row, even one back to the same values,
+// makes a new one).
 struct FetchedRow {
     std::string key_enc;
     std::string key_json;
     uint64_t row_hash = 0;
     std::optional<std::string> image;
+    uint32_t xmin = 0;
 };
 
 enum class DiffKind { Missing, Extra, Changed };
@@ -78,6 +81,7 @@ struct Difference {
     std::string key_json;
     std::optional<uint64_t> local_hash, remote_hash;
     std::optional<std::string> local_image, remote_image;
+    std::optional<uint32_t> local_xmin, remote_xmin; // row versions, when read from the tables
 };
 
 // Two rows with the same key on one side: the key given is not unique.

@@ -206,20 +206,20 @@ recheck_keys(const TablePlan &plan, const RemoteTable &remote, RemoteSide &side,
         Recheck &c = out[i];
         c.now.key_enc = differences[i].key_enc;
         c.now.key_json = differences[i].key_json;
-        if (!a && !b) {
-            c.resolved = true;
-        } else if (a && b && a->key_enc == b->key_enc && a->row_hash == b->row_hash) {
-            c.resolved = true;
-        } else {
-            c.now.kind = a && b ? DiffKind::Changed : a ? DiffKind::Missing : DiffKind::Extra;
-            if (a) {
-                c.now.local_hash = a->row_hash;
-                c.now.local_image = a->image;
-            }
-            if (b) {
-                c.now.remote_hash = b->row_hash;
-                c.now.remote_image = b->image;
-            }
+        c.resolved = (!a && !b) || (a && b && a->key_enc == b->key_enc && a->row_hash == b->row_hash);
+        c.now.kind = c.resolved ? differences[i].kind
+                     : a && b   ? DiffKind::Changed
+                     : a        ? DiffKind::Missing
+                                : DiffKind::Extra;
+        if (a) {
+            c.now.local_hash = a->row_hash;
+            c.now.local_xmin = a->xmin;
+            c.now.local_image = a->image;
+        }
+        if (b) {
+            c.now.remote_hash = b->row_hash;
+            c.now.remote_xmin = b->xmin;
+            c.now.remote_image = b->image;
         }
     }
     return out;

@@ -40,7 +40,7 @@ TableComparison compare_table(const TablePlan &plan, const RemoteTable &remote, 
 // A difference seen again: what each side holds for its key now.
 struct Recheck {
     bool resolved = false; // both sides agree now (or both lack the key)
-    Difference now;        // the difference as it stands, when not resolved
+    Difference now;        // each side's row (hash, version, image) now; its kind when not resolved
 };
 
 // Reads `differences`' keys again on both sides (this one in `snapshot`, the

@@ -208,8 +208,8 @@ put_fetched(const SetResult &out, const FetchedRow &f, int ordinal, const std::v
 {
     const FetchedRow *fp = &f;
     pg_call([out, fp, ordinal, vals] {
-        Datum values[6];
-        bool nulls[6] = {false, false, false, false, false, false};
+        Datum values[7];
+        bool nulls[7] = {false, false, false, false, false, false, false};
         values[0] = Int32GetDatum(ordinal);
         values[1] = jsonb_datum(fp->key_json.c_str());
         values[2] = bytea_from(reinterpret_cast<const uint8_t *>(fp->key_enc.data()), fp->key_enc.size());
@@ -230,6 +230,7 @@ put_fetched(const SetResult &out, const FetchedRow &f, int ordinal, const std::v
             int lbs[1] = {1};
             values[5] = PointerGetDatum(construct_md_array(elems, elem_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
         }
+        values[6] = TransactionIdGetDatum(fp->xmin);
         tuplestore_putvalues(out.store, out.desc, values, nulls);
     });
 }

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "peer_info.hpp"
+#include "validate/sync_wait.hpp"
 
 namespace pymigrate::validate {
 
@@ -129,13 +130,17 @@ RemoteSide::finish(const char *doing)
     return conn_.finish_command(doing);
 }
 
-void
+std::optional<std::string>
 RemoteSide::begin_snapshot()
 {
     conn_.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     in_transaction_ = true;
-    // The snapshot of a REPEATABLE READ transaction is taken by its first query.
-    conn_.exec("SELECT 1");
+    // The snapshot of a REPEATABLE READ transaction is taken by its first
+    // query, before the query reads the WAL position.
+    pq::Result r = conn_.exec(kWalPositionSql);
+    if (r.rows() != 1 || r.is_null(0, 0))
+        return std::nullopt;
+    return std::string(r.value(0, 0));
 }
 
 void
@@ -221,7 +226,7 @@ RemoteSide::finish_bucket_rows()
 namespace {
 
 constexpr const char *kRowColumns =
-    "ordinal, key::text, key_enc, row_hash, image::text, pg_catalog.array_to_json(vals)::text";
+    "ordinal, key::text, key_enc, row_hash, image::text, pg_catalog.array_to_json(vals)::text, row_xmin";
 
 } // namespace
 
@@ -258,10 +263,12 @@ RemoteSide::finish_rows()
         KeyedRow k;
         expect_width(r, i, 0, 4, description());
         expect_width(r, i, 3, 8, description());
+        expect_width(r, i, 6, 4, description());
         k.index = static_cast<size_t>(static_cast<int32_t>(be32(cell(r, i, 0).data()))) - 1;
         k.row.key_json = std::string(cell(r, i, 1));
         k.row.key_enc = std::string(cell(r, i, 2));
         k.row.row_hash = be64(cell(r, i, 3).data());
+        k.row.xmin = be32(cell(r, i, 6).data());
         if (!r.is_null(i, 4))
             k.row.image = std::string(cell(r, i, 4));
         if (!r.is_null(i, 5)) {
@@ -324,16 +331,10 @@ RemoteSide::close_merge()
     conn_.exec("CLOSE pymigrate_merge");
 }
 
-std::optional<double>
-RemoteSide::sync_lag_seconds()
+pq::Result
+RemoteSide::query(const std::string &sql, const std::vector<pq::Param> &params)
 {
-    pq::Result exists = conn_.exec("SELECT pg_catalog.to_regclass('pymigrate.subscription_status') IS NOT NULL");
-    if (exists.value(0, 0) != "t")
-        return std::nullopt;
-    pq::Result lag = conn_.exec("SELECT max(lag_seconds) FROM pymigrate.subscription_status");
-    if (lag.is_null(0, 0))
-        return std::nullopt;
-    return std::stod(std::string(lag.value(0, 0)));
+    return conn_.exec(sql, params);
 }
 
 std::string

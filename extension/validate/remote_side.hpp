@@ -40,8 +40,10 @@ class RemoteSide {
     RemoteSide &operator=(const RemoteSide &) = delete;
     const std::string &description() const { return conn_.description(); }
 
-    // A REPEATABLE READ, READ ONLY transaction whose snapshot is taken now.
-    void begin_snapshot();
+    // A REPEATABLE READ, READ ONLY transaction whose snapshot is taken now;
+    // returns the WAL position read right after it (sync_wait.hpp), nullopt
+    // on a standby.
+    std::optional<std::string> begin_snapshot();
     // Ends the transaction begin_snapshot() opened (if any).
     void end_snapshot();
 
@@ -65,9 +67,8 @@ class RemoteSide {
     std::vector<RowRef> finish_merge_fetch();
     void close_merge();
 
-    // max(lag_seconds) of pymigrate.subscription_status when the remote has
-    // that view (the sync component's) and a subscription; otherwise nullopt.
-    std::optional<double> sync_lag_seconds();
+    // A small query (sync positions), in the open transaction if any.
+    pq::Result query(const std::string &sql, const std::vector<pq::Param> &params = {});
 
     // The table's name as the remote server quotes it, and its columns that an
     // INSERT must not or cannot set: generated ones, and identity ALWAYS ones.

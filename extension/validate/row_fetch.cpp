@@ -34,6 +34,7 @@ struct RawRow {
     const uint8_t *key_enc;
     size_t key_len;
     uint64_t row_hash;
+    TransactionId xmin;
     char *key_json;
     char *image;
     char **values; // one per planned column, NULL for SQL NULL
@@ -50,7 +51,8 @@ column_list(const TablePlan &plan)
 }
 
 // Runs `sql` with one parameter in `snapshot` and calls `on_row` with each
-// row decoded; `lead` result columns come before the planned columns.
+// row decoded; `lead` result columns come before the planned columns: either
+// (tableoid, ctid, xmin) or (ordinal, xmin).
 template <typename OnRow>
 void
 run_fetch(const TablePlan &plan, const std::string &sql, Oid param_type, Datum param, Snapshot snapshot, int lead,
@@ -99,7 +101,8 @@ run_fetch(const TablePlan &plan, const std::string &sql, Oid param_type, Datum p
             initStringInfo(&key);
             append_key_json(&key, plan, att, values, isnull);
             raw.key_json = key.data;
-            if (lead == 2) {
+            raw.xmin = DatumGetTransactionId(values[lead - 1]);
+            if (lead == 3) {
                 raw.rel = DatumGetObjectId(values[0]);
                 raw.tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(values[1]));
             } else {
@@ -135,6 +138,7 @@ fetched(const RawRow &raw)
     f.key_enc.assign(reinterpret_cast<const char *>(raw.key_enc), raw.key_len);
     f.key_json = raw.key_json;
     f.row_hash = raw.row_hash;
+    f.xmin = raw.xmin;
     if (raw.image)
         f.image = raw.image;
     return f;
@@ -151,7 +155,7 @@ fetch_rows_at(const TablePlan &plan, const std::vector<RowRef> &refs, Snapshot s
     std::set<std::tuple<uint32_t, uint32_t, uint16_t>> wanted;
     for (const auto &r : refs)
         wanted.emplace(r.rel, r.block, r.offset);
-    std::string sql = "SELECT t.tableoid, t.ctid" + column_list(plan) + (with_image ? ", pg_catalog.to_jsonb(t.*)" : "") +
+    std::string sql = "SELECT t.tableoid, t.ctid, t.xmin" + column_list(plan) + (with_image ? ", pg_catalog.to_jsonb(t.*)" : "") +
                       " FROM " + plan.name + " AS t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)";
     std::vector<ItemPointerData> tids;
     for (const auto &w : wanted) {
@@ -167,7 +171,7 @@ fetch_rows_at(const TablePlan &plan, const std::vector<RowRef> &refs, Snapshot s
             elems[i] = PointerGetDatum(&tid_data[i]);
         return PointerGetDatum(construct_array(elems, n, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT));
     });
-    run_fetch(plan, sql, TIDARRAYOID, array, snapshot, 2, with_image, false, [&](const RawRow &raw) {
+    run_fetch(plan, sql, TIDARRAYOID, array, snapshot, 3, with_image, false, [&](const RawRow &raw) {
         auto k = std::make_tuple(static_cast<uint32_t>(raw.rel), ItemPointerGetBlockNumberNoCheck(&raw.tid),
                                  ItemPointerGetOffsetNumberNoCheck(&raw.tid));
         if (wanted.count(k))
@@ -183,7 +187,7 @@ fetch_rows_by_key(const TablePlan &plan, const std::vector<std::string> &keys, S
     std::vector<KeyedRow> out;
     if (keys.empty())
         return out;
-    std::string sql = "SELECT k.i" + column_list(plan) + (with_image ? ", pg_catalog.to_jsonb(t.*)" : "") +
+    std::string sql = "SELECT k.i, t.xmin" + column_list(plan) + (with_image ? ", pg_catalog.to_jsonb(t.*)" : "") +
                       " FROM pg_catalog.jsonb_array_elements($1) WITH ORDINALITY AS k(v, i) JOIN " + plan.name +
                       " AS t ON ";
     for (size_t i = 0; i < plan.key.size(); ++i) {
@@ -198,7 +202,7 @@ fetch_rows_by_key(const TablePlan &plan, const std::vector<std::string> &keys, S
     array += "]";
     const char *text = array.c_str();
     Datum param = pg_call([text] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(text)); });
-    run_fetch(plan, sql, JSONBOID, param, snapshot, 1, with_image, with_values, [&](const RawRow &raw) {
+    run_fetch(plan, sql, JSONBOID, param, snapshot, 2, with_image, with_values, [&](const RawRow &raw) {
         KeyedRow k;
         k.index = static_cast<size_t>(raw.ordinal - 1);
         k.row = fetched(raw);

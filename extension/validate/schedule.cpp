@@ -57,6 +57,7 @@ load_schedule(int64_t id)
         r.with_rows = o.value("with_rows", false);
         r.recheck = o.value("recheck", true);
         r.recheck_delay = o.value("recheck_delay", 2.0);
+        r.recheck_timeout = o.value("recheck_timeout", 30.0);
         if (o.contains("buckets"))
             r.buckets = o["buckets"].get<uint32_t>();
         r.merge_ratio = o.value("merge_ratio", 0.25);

@@ -39,7 +39,7 @@ jsonb_text(FunctionCallInfo fcinfo, int n, const char *if_null)
 } // namespace
 
 // validate(tables, remote_dsn, mapping, with_rows, recheck, recheck_delay,
-//          wait, buckets, merge_ratio, parallel) -> run id
+//          wait, buckets, merge_ratio, parallel, recheck_timeout) -> run id
 PYMIGRATE_FUNCTION(pymigrate_validate)
 {
     ValidationRequest r;
@@ -58,6 +58,7 @@ PYMIGRATE_FUNCTION(pymigrate_validate)
     if (!arg_is_null(fcinfo, 8))
         r.merge_ratio = PG_GETARG_FLOAT8(8);
     r.parallel = int_arg(fcinfo, 9);
+    r.recheck_timeout = interval_seconds(fcinfo, 10, 30.0);
     return Int64GetDatum(run_validation(r));
 }
 
@@ -65,5 +66,11 @@ PYMIGRATE_FUNCTION(pymigrate_recheck)
 {
     if (arg_is_null(fcinfo, 0))
         throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "run must not be NULL");
-    return Int64GetDatum(recheck_run(PG_GETARG_INT64(0)));
+    std::optional<double> timeout;
+    if (!arg_is_null(fcinfo, 1)) {
+        timeout = interval_seconds(fcinfo, 1, 30.0);
+        if (*timeout < 0)
+            throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "recheck_timeout must not be negative");
+    }
+    return Int64GetDatum(recheck_run(PG_GETARG_INT64(0), timeout));
 }

@@ -6,13 +6,13 @@
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 
-
 #include <chrono>
 
 #include "common/dsn.hpp"
 #include "validate/catalog.hpp"
 #include "validate/compare.hpp"
 #include "validate/mapping.hpp"
+#include "validate/recheck.hpp"
 #include "validate/snapshot.hpp"
 
 namespace pymigrate::validate {
@@ -23,30 +23,6 @@ using pg::pg_call;
 namespace {
 
 constexpr const char *kRemoteWhat = "remote side of the validation";
-
-std::optional<double>
-local_sync_lag()
-{
-    pg::Spi spi;
-    auto exists = spi.scalar("SELECT pg_catalog.to_regclass('pymigrate.subscription_status') IS NOT NULL", {}, true);
-    if (exists != "t")
-        return std::nullopt;
-    auto lag = spi.scalar("SELECT max(lag_seconds) FROM pymigrate.subscription_status", {}, true);
-    if (!lag)
-        return std::nullopt;
-    return std::stod(*lag);
-}
-
-RecheckDelay
-recheck_delay(RemoteSide &remote, double fallback)
-{
-    std::optional<double> lag = local_sync_lag();
-    if (auto r = remote.sync_lag_seconds(); r && (!lag || *r > *lag))
-        lag = r;
-    if (lag)
-        return {std::max(0.0, *lag), true};
-    return {fallback, false};
-}
 
 void
 notice(const std::string &message)
@@ -70,33 +46,36 @@ compare_one(const TablePlan &plan, const RemoteTable &remote, RemoteSide &side, 
     }
 }
 
-// Applies a re-check to recorded differences: still different ones become
-// confirmed (as they stand now), the others resolved.
+// The re-check's outcome in the run's options (and a WARNING when a
+// subscription between the sides was not streaming).
 void
-apply_recheck(std::vector<RecordedDifference> &diffs, const std::vector<Recheck> &checks)
+describe_settle(nlohmann::json &opts, const SettleReport &r)
 {
-    for (size_t i = 0; i < diffs.size(); ++i) {
-        if (checks[i].resolved) {
-            diffs[i].status = DiffStatus::Resolved;
-            continue;
-        }
-        const Difference &now = checks[i].now;
-        diffs[i].status = DiffStatus::Confirmed;
-        diffs[i].diff.kind = now.kind;
-        diffs[i].diff.local_hash = now.local_hash;
-        diffs[i].diff.remote_hash = now.remote_hash;
-        diffs[i].diff.local_image = now.local_image;
-        diffs[i].diff.remote_image = now.remote_image;
+    opts["recheck_delay_from"] = r.links.empty() ? "recheck_delay" : "pymigrate.subscription_status";
+    opts["recheck_rounds"] = r.rounds;
+    opts["recheck_waited_seconds"] = r.waited_seconds;
+    if (r.last_wait) {
+        nlohmann::json links = nlohmann::json::array();
+        for (const auto &l : r.last_wait->links)
+            links.push_back({{"subscription", l.link.subscription},
+                             {"subscriber", l.link.local_subscriber ? "local" : "remote"},
+                             {"state", l.state},
+                             {"applied_lsn", l.applied},
+                             {"target_lsn", l.target},
+                             {"caught_up", l.reached}});
+        opts["sync"] = links;
+        opts["sync_caught_up"] = r.last_wait->caught_up();
     }
-}
-
-std::vector<Difference>
-differences_of(const std::vector<RecordedDifference> &recorded)
-{
-    std::vector<Difference> out;
-    for (const auto &r : recorded)
-        out.push_back(r.diff);
-    return out;
+    if (r.sync_not_streaming) {
+        std::string m = "pymigrate: differences confirmed while sync between the two sides was not streaming: " +
+                        r.last_wait->describe(true);
+        const char *c = m.c_str();
+        pg_call([c] {
+            ereport(WARNING, (errmsg("%s", c),
+                              errhint("What still differs is drift while sync is down; see "
+                                      "pymigrate.subscription_status.")));
+        });
+    }
 }
 
 } // namespace
@@ -108,6 +87,8 @@ run_validation(const ValidationRequest &req)
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "merge_ratio must be between 0 and 1");
     if (req.recheck_delay < 0)
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "recheck_delay must not be negative");
+    if (req.recheck_timeout < 0)
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "recheck_timeout must not be negative");
     if (req.buckets && (*req.buckets < 1 || *req.buckets > (1u << 22)))
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "buckets must be between 1 and 4194304");
     if (req.parallel && *req.parallel < 0)
@@ -141,11 +122,13 @@ run_validation(const ValidationRequest &req)
     // Both snapshots are taken now, back to back: the remote one by the first
     // query of its REPEATABLE READ transaction, then this server's, held
     // (registered) for every scan and fetch of the run, whatever the
-    // isolation level of the caller. Rows committed in between on either
-    // side are what the re-check is for.
-    remote.begin_snapshot();
+    // isolation level of the caller. Each side's WAL position right after
+    // its snapshot is what the re-check waits for sync to apply.
+    WalPositions positions;
+    positions.remote = remote.begin_snapshot();
     {
         HeldSnapshot snapshot = HeldSnapshot::transaction();
+        positions.local = local_wal_position();
         for (size_t i = 0; i < specs.size(); ++i) {
             auto t0 = std::chrono::steady_clock::now();
             TableRecord t;
@@ -160,8 +143,12 @@ run_validation(const ValidationRequest &req)
             t.local_rows = c.local_rows;
             t.remote_rows = c.remote_rows;
             t.rows_compared = c.rows_compared;
-            for (auto &d : c.differences)
-                t.differences.push_back(RecordedDifference{0, std::move(d), DiffStatus::Confirmed});
+            for (auto &d : c.differences) {
+                RecordedDifference r;
+                r.diff = std::move(d);
+                r.status = req.recheck ? DiffStatus::Pending : DiffStatus::Confirmed;
+                t.differences.push_back(std::move(r));
+            }
             t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             run.tables.push_back(std::move(t));
         }
@@ -171,39 +158,31 @@ run_validation(const ValidationRequest &req)
     size_t found = 0;
     for (const auto &t : run.tables)
         found += t.differences.size();
-    nlohmann::json opts = {{"with_rows", req.with_rows}, {"recheck", req.recheck}, {"wait", req.wait},
-                           {"merge_ratio", req.merge_ratio}};
+    nlohmann::json opts = {{"with_rows", req.with_rows},         {"recheck", req.recheck},
+                           {"wait", req.wait},                   {"merge_ratio", req.merge_ratio},
+                           {"recheck_delay", req.recheck_delay}, {"recheck_timeout", req.recheck_timeout}};
     if (req.buckets)
         opts["buckets"] = *req.buckets;
     if (req.parallel)
         opts["parallel"] = *req.parallel;
     if (req.recheck && found > 0) {
-        RecheckDelay delay = recheck_delay(remote, req.recheck_delay);
-        opts["recheck_delay_seconds"] = delay.seconds;
-        opts["recheck_delay_from"] = delay.from_sync_lag ? "pymigrate.subscription_status" : "recheck_delay";
         if (req.wait) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "pymigrate: %zu difference(s) pending, re-checking in %.3f s (%s)", found,
-                     delay.seconds, delay.from_sync_lag ? "sync lag" : "recheck_delay");
-            notice(msg);
-            sleep_interruptibly(delay.seconds);
-            remote.begin_snapshot();
-            HeldSnapshot fresh = HeldSnapshot::latest();
-            for (size_t i = 0; i < run.tables.size(); ++i) {
-                auto &t = run.tables[i];
-                if (t.differences.empty())
-                    continue;
-                auto checks = recheck_keys(plans[i], t.remote, remote, fresh.get(), differences_of(t.differences),
-                                           req.with_rows);
-                apply_recheck(t.differences, checks);
-            }
-            remote.end_snapshot();
+            notice("pymigrate: " + std::to_string(found) + " difference(s) pending, re-checking them");
+            std::vector<SettleTable> settling;
+            for (size_t i = 0; i < run.tables.size(); ++i)
+                settling.push_back({&plans[i], &run.tables[i].remote, &run.tables[i].differences});
+            SettleOptions so;
+            so.delay = req.recheck_delay;
+            so.timeout = req.recheck_timeout;
+            so.with_images = req.with_rows;
+            so.positions = positions;
+            SettleReport report = settle(remote, settling, so);
+            describe_settle(opts, report);
             run.rechecked = true;
+            if (report.pending > 0)
+                run.recheck_in_seconds = req.recheck_delay;
         } else {
-            for (auto &t : run.tables)
-                for (auto &d : t.differences)
-                    d.status = DiffStatus::Pending;
-            run.recheck_in_seconds = delay.seconds;
+            run.recheck_in_seconds = req.recheck_delay;
         }
     }
     run.options_json = opts.dump();
@@ -211,40 +190,42 @@ run_validation(const ValidationRequest &req)
 }
 
 int64_t
-recheck_run(int64_t run_id)
+recheck_run(int64_t run_id, std::optional<double> timeout)
 {
     RunRecord run = load_run(run_id, {DiffStatus::Pending});
-    bool with_rows = false;
+    nlohmann::json opts = nlohmann::json::object();
     try {
-        with_rows = nlohmann::json::parse(run.options_json).value("with_rows", false);
+        opts = nlohmann::json::parse(run.options_json);
     } catch (const nlohmann::json::exception &) {
     }
-    size_t pending = 0;
-    for (const auto &t : run.tables)
-        pending += t.differences.size();
-    if (pending == 0)
+    std::vector<TableRecord *> tables;
+    for (auto &t : run.tables)
+        if (!t.differences.empty())
+            tables.push_back(&t);
+    if (tables.empty())
         return 0;
     RemoteSide remote(run.dsn, kRemoteWhat);
-    remote.begin_snapshot();
-    HeldSnapshot fresh = HeldSnapshot::latest();
-    std::vector<RecordedDifference> changes;
-    int64_t confirmed = 0;
-    for (auto &t : run.tables) {
-        if (t.differences.empty())
-            continue;
-        const char *name = t.table_name.c_str();
-        Oid relid = pg_call([name] { return DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(name))); });
-        TablePlan plan = plan_table(relid, t.columns, t.key_columns);
-        auto checks = recheck_keys(plan, t.remote, remote, fresh.get(), differences_of(t.differences), with_rows);
-        apply_recheck(t.differences, checks);
-        for (auto &d : t.differences) {
-            confirmed += d.status == DiffStatus::Confirmed;
-            changes.push_back(std::move(d));
-        }
+    std::vector<TablePlan> plans;
+    for (const TableRecord *t : tables) {
+        const char *name = t->table_name.c_str();
+        Oid relid =
+            pg_call([name] { return DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(name))); });
+        plans.push_back(plan_table(relid, t->columns, t->key_columns));
     }
-    remote.end_snapshot();
+    std::vector<SettleTable> settling;
+    for (size_t i = 0; i < tables.size(); ++i)
+        settling.push_back({&plans[i], &tables[i]->remote, &tables[i]->differences});
+    SettleOptions so;
+    so.delay = opts.value("recheck_delay", 2.0);
+    so.timeout = timeout.value_or(opts.value("recheck_timeout", 30.0));
+    so.with_images = opts.value("with_rows", false);
+    SettleReport report = settle(remote, settling, so);
+    std::vector<RecordedDifference> changes;
+    for (TableRecord *t : tables)
+        for (auto &d : t->differences)
+            changes.push_back(std::move(d));
     update_differences(run_id, changes);
-    return confirmed;
+    return static_cast<int64_t>(report.confirmed);
 }
 
 } // namespace pymigrate::validate

@@ -1,5 +1,6 @@
 // A whole validation: tables resolved, both sides compared in consistent
-// snapshots, differences re-checked after the sync lag, the run recorded.
+// snapshots, differences re-checked once sync has brought the changes in
+// flight (recheck.hpp), the run recorded.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,9 @@ struct ValidationRequest {
     std::string mapping_json = "{}";
     bool with_rows = false;
     bool recheck = true;
-    double recheck_delay = 2.0; // seconds, when no sync lag is known
-    bool wait = true;           // re-check now (sleeping) rather than leave differences pending
+    double recheck_delay = 2.0;    // seconds between re-checks when no subscription connects the sides
+    double recheck_timeout = 30.0; // seconds: the longest wait for those subscriptions to apply the changes
+    bool wait = true;              // re-check now (waiting) rather than leave differences pending
     std::optional<uint32_t> buckets;
     double merge_ratio = 0.25;
     std::optional<int> parallel;
@@ -26,16 +28,9 @@ struct ValidationRequest {
 // Runs it and returns the id of the recorded pymigrate.validation_run.
 int64_t run_validation(const ValidationRequest &request);
 
-// Re-checks the pending discrepancies of a recorded run; returns how many
-// are confirmed.
-int64_t recheck_run(int64_t run_id);
-
-// How long to wait before re-checking: the largest lag_seconds of
-// pymigrate.subscription_status on either side when that view exists and has
-// a subscription, otherwise `fallback`.
-struct RecheckDelay {
-    double seconds;
-    bool from_sync_lag;
-};
+// Settles the pending discrepancies of a recorded run (recheck.hpp), waiting
+// for sync at most `timeout` seconds (nullopt: the run's recheck_timeout);
+// returns how many are confirmed.
+int64_t recheck_run(int64_t run_id, std::optional<double> timeout);
 
 } // namespace pymigrate::validate

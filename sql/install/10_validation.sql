@@ -59,14 +59,14 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'pymigrate_row_refs';
 
 CREATE FUNCTION pymigrate._rows_at(tbl regclass, columns text[], key text[], refs bytea, with_image boolean)
-RETURNS TABLE (ordinal integer, key jsonb, key_enc bytea, row_hash bigint, image jsonb, vals text[])
+RETURNS TABLE (ordinal integer, key jsonb, key_enc bytea, row_hash bigint, image jsonb, vals text[], row_xmin xid)
 LANGUAGE c VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
 AS 'MODULE_PATHNAME', 'pymigrate_rows_at';
 
 CREATE FUNCTION pymigrate._rows_by_key(tbl regclass, columns text[], key text[], keys jsonb, with_image boolean,
                                        with_values boolean)
-RETURNS TABLE (ordinal integer, key jsonb, key_enc bytea, row_hash bigint, image jsonb, vals text[])
+RETURNS TABLE (ordinal integer, key jsonb, key_enc bytea, row_hash bigint, image jsonb, vals text[], row_xmin xid)
 LANGUAGE c VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
 AS 'MODULE_PATHNAME', 'pymigrate_rows_by_key';
@@ -126,12 +126,16 @@ CREATE TABLE pymigrate.discrepancy (
     detected_at   timestamptz NOT NULL,
     recheck_after timestamptz,
     rechecked_at  timestamptz,
+    -- Why it is still pending (changing at every re-check, sync behind), or
+    -- why it was confirmed without sync's help (a subscription not streaming).
+    reason        text,
     FOREIGN KEY (run_id, table_name) REFERENCES pymigrate.validation_table (run_id, table_name) ON DELETE CASCADE
 );
 CREATE INDEX ON pymigrate.discrepancy (run_id, table_name);
 COMMENT ON TABLE pymigrate.discrepancy IS
   'A key whose row differs: missing (only on this server), extra (only on the remote), changed (both, different). '
-  'pending: seen once, to be re-checked after the sync lag; confirmed: still different after the re-check; '
+  'pending: not settled yet (reason says why; pymigrate.recheck(run) settles it later); confirmed: still different, '
+  'and unchanged on both sides, once sync had applied everything the previous read saw; '
   'resolved: agreed on re-check (it was in flight); repaired: fixed by pymigrate.reconcile()';
 
 -- Per run and table: counts by kind (confirmed only) and the consistency.
@@ -206,27 +210,30 @@ CREATE FUNCTION pymigrate.validate(tables text[], remote_dsn text, mapping jsonb
                                    with_rows boolean DEFAULT false, recheck boolean DEFAULT true,
                                    recheck_delay interval DEFAULT '2 seconds', wait boolean DEFAULT true,
                                    buckets integer DEFAULT NULL, merge_ratio double precision DEFAULT 0.25,
-                                   parallel integer DEFAULT NULL)
+                                   parallel integer DEFAULT NULL, recheck_timeout interval DEFAULT '30 seconds')
 RETURNS bigint
 LANGUAGE c VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
 AS 'MODULE_PATHNAME', 'pymigrate_validate';
 REVOKE ALL ON FUNCTION pymigrate.validate(text[], text, jsonb, boolean, boolean, interval, boolean, integer,
-                                          double precision, integer) FROM PUBLIC;
+                                          double precision, integer, interval) FROM PUBLIC;
 COMMENT ON FUNCTION pymigrate.validate(text[], text, jsonb, boolean, boolean, interval, boolean, integer,
-                                       double precision, integer) IS
+                                       double precision, integer, interval) IS
   'Compares tables (NULL: every table also on the remote) with the server at remote_dsn; returns the run id. '
   'mapping: {"local_table": {"table": remote name, "columns": {local: remote}, "key": [...], "only": [...], '
-  '"exclude": [...]}}. Differences are re-checked after the sync lag (pymigrate.subscription_status) or recheck_delay';
+  '"exclude": [...]}}. Differences are re-checked once the pymigrate subscriptions between the two servers have '
+  'applied everything the first snapshots saw (at most recheck_timeout), or after recheck_delay without sync; '
+  'a key is confirmed only when neither side changed it since the previous read';
 
-CREATE FUNCTION pymigrate.recheck(run bigint)
+CREATE FUNCTION pymigrate.recheck(run bigint, recheck_timeout interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE c VOLATILE
 SET datestyle = 'ISO, YMD' SET intervalstyle = 'postgres' SET extra_float_digits = 3
 AS 'MODULE_PATHNAME', 'pymigrate_recheck';
-REVOKE ALL ON FUNCTION pymigrate.recheck(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION pymigrate.recheck(bigint) IS
-  'Re-checks the pending discrepancies of a run (validate(..., wait => false)) now; returns how many are confirmed';
+REVOKE ALL ON FUNCTION pymigrate.recheck(bigint, interval) FROM PUBLIC;
+COMMENT ON FUNCTION pymigrate.recheck(bigint, interval) IS
+  'Settles the pending discrepancies of a run (validate(..., wait => false), or left pending by its re-check) now, '
+  'as validate() does, waiting for sync at most recheck_timeout (NULL: the run''s); returns how many are confirmed';
 
 -- ---------------------------------------------------------------------------
 -- Repair
@@ -308,10 +315,11 @@ BEGIN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT string_agg(k, ', ') INTO unknown FROM jsonb_object_keys(coalesce(options, '{}')) k
-     WHERE k NOT IN ('with_rows', 'recheck', 'recheck_delay', 'buckets', 'merge_ratio', 'parallel');
+     WHERE k NOT IN ('with_rows', 'recheck', 'recheck_delay', 'recheck_timeout', 'buckets', 'merge_ratio', 'parallel');
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown option(s) for a scheduled validation: %', unknown USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'The options are with_rows, recheck, recheck_delay (seconds), buckets, merge_ratio and parallel.';
+            HINT = 'The options are with_rows, recheck, recheck_delay (seconds), recheck_timeout (seconds), buckets, '
+                   'merge_ratio and parallel.';
     END IF;
     INSERT INTO pymigrate.validation_schedule (tables, remote_dsn, every, alert_threshold, mapping, options, enabled)
     VALUES (tables, remote_dsn, every, alert_threshold, coalesce(mapping, '{}'), coalesce(options, '{}'),

@@ -1,12 +1,12 @@
 // A live system: a writer keeps changing rows on the monolith and, like a
 // sync with lag, applies each change to the service a little later. Rows in
 // flight differ at any instant; after the re-check none may be reported.
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <thread>
 
 #include "test/integration/validate/validate_fixture.hpp"
+#include "test/integration/validate/writer_thread.hpp"
 
 using namespace pymigrate::testing;
 using namespace std::chrono;
@@ -17,50 +17,34 @@ class ValidateLive : public ValidateSuite {};
 
 // Changes row 1, 2, 3, ... once each on the monolith, and `lag` later on
 // the service, until stopped.
-class LaggingWriter {
+class LaggingWriter : public WriterThread {
   public:
     LaggingWriter(Cluster &mono, Cluster &svc, milliseconds lag) : mono_(mono.connect()), svc_(svc.connect()), lag_(lag)
     {
-        thread_ = std::thread([this] { run(); });
+        start([this] { run(); });
     }
-    ~LaggingWriter() { stop(); }
-    void stop()
-    {
-        stop_ = true;
-        if (thread_.joinable())
-            thread_.join();
-    }
-    int writes() const { return writes_; }
-    const std::string &error() const { return error_; }
+    ~LaggingWriter() { stop(); } // before the connections the thread uses go
 
   private:
     void run()
     {
-        try {
-            std::deque<std::pair<steady_clock::time_point, int>> in_flight;
-            int next = 1;
-            while (!stop_ || !in_flight.empty()) {
-                while (!in_flight.empty() && in_flight.front().first <= steady_clock::now()) {
-                    svc_.exec("UPDATE busy SET v = 'moved' WHERE id = $1", {std::to_string(in_flight.front().second)});
-                    in_flight.pop_front();
-                }
-                if (!stop_) {
-                    mono_.exec("UPDATE busy SET v = 'moved' WHERE id = $1", {std::to_string(next)});
-                    in_flight.emplace_back(steady_clock::now() + lag_, next++);
-                    ++writes_;
-                }
-                std::this_thread::sleep_for(milliseconds(3));
+        std::deque<std::pair<steady_clock::time_point, int>> in_flight;
+        int next = 1;
+        while (!stopping() || !in_flight.empty()) {
+            while (!in_flight.empty() && in_flight.front().first <= steady_clock::now()) {
+                svc_.exec("UPDATE busy SET v = 'moved' WHERE id = $1", {std::to_string(in_flight.front().second)});
+                in_flight.pop_front();
             }
-        } catch (const std::exception &e) {
-            error_ = e.what();
+            if (!stopping()) {
+                mono_.exec("UPDATE busy SET v = 'moved' WHERE id = $1", {std::to_string(next)});
+                in_flight.emplace_back(steady_clock::now() + lag_, next++);
+                wrote();
+            }
+            std::this_thread::sleep_for(milliseconds(3));
         }
     }
     pymigrate::pq::Connection mono_, svc_;
     milliseconds lag_;
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::atomic<int> writes_{0};
-    std::string error_;
 };
 
 } // namespace

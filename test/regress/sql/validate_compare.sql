@@ -132,6 +132,7 @@ SELECT regress_try(format('SELECT pymigrate.validate(ARRAY[''t_same''], %L, mapp
 SELECT regress_try(format('SELECT pymigrate.validate(ARRAY[''t_same''], %L, mapping => ''{"t_kinds": {}}'')', :'peer_dsn'));
 SELECT regress_try(format('SELECT pymigrate.validate(ARRAY[]::text[], %L)', :'peer_dsn'));
 SELECT regress_try(format('SELECT pymigrate.validate(ARRAY[''t_same''], %L, merge_ratio => 2)', :'peer_dsn'));
+SELECT regress_try(format('SELECT pymigrate.validate(ARRAY[''t_same''], %L, recheck_timeout => ''-1 s'')', :'peer_dsn'));
 SELECT regress_try('SELECT * FROM pymigrate.consistency_report(999999)');
 
 -- In flight: a difference seen once is pending until re-checked; if the
