@@ -252,6 +252,8 @@ do_set(const SetOptions &o, const GlobalOptions &global)
         if (!sync_m || (service && !sync_s))
             std::cerr << "note: sync status unknown (pymigrate.subscription_status not found on the "
                       << (!sync_m ? "monolith" : "service") << ")" << std::endl;
+        else if (sync_m->subscriptions + (sync_s ? sync_s->subscriptions : 0) == 0)
+            std::cerr << "note: sync status unknown (no subscription on either database)" << std::endl;
     }
     int64_t version = store.set(spec, o.reason, "set");
     if (global.json) {

@@ -96,6 +96,7 @@ Ramp::sync()
         if (!combined)
             combined = router::SyncStatus{};
         combined->lag_seconds = std::max(combined->lag_seconds, s->lag_seconds);
+        combined->subscriptions += s->subscriptions;
         if (s->broken) {
             combined->broken = true;
             combined->detail += (combined->detail.empty() ? "" : "; ") + std::string(side) + ": " + s->detail;
@@ -193,6 +194,7 @@ Ramp::run()
     service_ = connect_service(global_, &rule_, why);
     sync_monolith_ = read_sync_status(store_.monolith()).has_value();
     sync_service_ = service_ && read_sync_status(*service_).has_value();
+    auto status = sync();
     if (!sync_monolith_ || !sync_service_) {
         std::string where = !sync_monolith_ && !sync_service_ ? "either database"
                             : !sync_monolith_                 ? "the monolith"
@@ -200,13 +202,19 @@ Ramp::run()
         if (!service_)
             where += " (the service database is unreachable: " + why + ")";
         if (limits_.max_lag_seconds)
-            throw UsageError("--max-lag needs the sync status view pymigrate.subscription_status (set up by "
-                             "`pymigrate sync`) on both databases; it is not on " +
+            throw UsageError("--max-lag needs the sync status view pymigrate.subscription_status (the pymigrate "
+                             "extension's) on both databases; it is not on " +
                              where + ". Drop --max-lag to ramp without a lag gate.");
         out() << "sync status: unknown (pymigrate.subscription_status not found on " << where << "); no sync gate"
               << std::endl;
+    } else if (status->subscriptions == 0) {
+        // A lag gate over no subscription would always hold.
+        if (limits_.max_lag_seconds)
+            throw UsageError("--max-lag needs a subscription between the two databases "
+                             "(pymigrate.create_subscription); neither has one. Drop --max-lag to ramp without a "
+                             "lag gate.");
+        out() << "sync status: unknown (no subscription on either database); no sync gate" << std::endl;
     }
-    auto status = sync();
     if (status && status->broken && !o_.force) {
         std::cerr << "pymigrate route: sync with service \"" << o_.service << "\" is broken (" << status->detail
                   << "); refusing to ramp (--force to override)" << std::endl;

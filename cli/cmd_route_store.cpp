@@ -129,6 +129,7 @@ read_sync_status(pq::Connection &db)
     auto r = db.exec("SELECT name, coalesce(enabled, false), coalesce(state, ''), lag_seconds, last_error"
                      "  FROM pymigrate.subscription_status");
     router::SyncStatus s;
+    s.subscriptions = r.rows();
     for (int i = 0; i < r.rows(); ++i) {
         std::string name(r.value(i, 0));
         bool enabled = r.value(i, 1) == "t";
@@ -140,8 +141,10 @@ read_sync_status(pq::Connection &db)
             problem = "disabled";
         else if (state != "streaming")
             problem = "state " + (state.empty() ? std::string("unknown") : state);
-        if (!r.is_null(i, 4) && !r.value(i, 4).empty())
-            problem += (problem.empty() ? "" : ", ") + std::string("error: ") + std::string(r.value(i, 4));
+        // last_error is the last failure's, kept after the subscription
+        // recovers: it says why only while the subscription is not streaming.
+        if (!problem.empty() && !r.is_null(i, 4) && !r.value(i, 4).empty())
+            problem += ", error: " + std::string(r.value(i, 4));
         if (!problem.empty()) {
             s.broken = true;
             s.detail += (s.detail.empty() ? "" : "; ") + std::string("subscription ") + name + " " + problem;

@@ -31,6 +31,7 @@ struct SyncStatus {
     bool broken = false;    // a subscription not streaming, or with an error
     std::string detail;     // which, and why
     double lag_seconds = 0; // the worst lag
+    int subscriptions = 0;  // how many the status covers (none: nothing to judge)
 };
 
 struct GateVerdict {

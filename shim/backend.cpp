@@ -60,14 +60,11 @@ match_session(ConnState &s, ServiceBackend &b)
 } // namespace
 
 ServiceBackend *
-service_backend(ConnState &s, const router::RouteRule &rule, ServiceStats &stats)
+service_backend(ConnState &s, const std::string &service, const std::string &dsn, ServiceStats &stats)
 {
-    std::string dsn = service_dsn_override(rule.service);
-    if (dsn.empty())
-        dsn = rule.dsn;
     uint64_t epoch = stats.epoch.load(std::memory_order_relaxed);
     for (auto &b : s.backends) {
-        if (b->service != rule.service)
+        if (b->service != service)
             continue;
         if (b->dsn == dsn && b->epoch == epoch && real().PQstatus(b->conn) == CONNECTION_OK)
             return b.get();
@@ -96,13 +93,13 @@ service_backend(ConnState &s, const router::RouteRule &rule, ServiceStats &stats
             why.pop_back();
         if (conn)
             pq.PQfinish(conn);
-        log("service \"" + rule.service + "\" at " + redact_dsn(dsn) + " cannot be reached: " + why +
+        log("service \"" + service + "\" at " + redact_dsn(dsn) + " cannot be reached: " + why +
             "; using the monolith");
         stats.failed(now_ns(), config().retry_after_ms);
         return nullptr;
     }
     auto b = std::make_unique<ServiceBackend>();
-    b->service = rule.service;
+    b->service = service;
     b->dsn = dsn;
     b->epoch = epoch;
     b->stats = &stats;

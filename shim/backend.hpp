@@ -12,10 +12,10 @@
 namespace pymigrate::shim
 {
 
-// The open connection to `rule`'s service for `s`, connecting if needed
+// The open connection to `service` at `dsn` for `s`, connecting if needed
 // (blocking, PYMIGRATE_CONNECT_TIMEOUT). Null when it cannot be made; the
 // caller counts the failure and uses the monolith.
-ServiceBackend *service_backend(ConnState &s, const router::RouteRule &rule, ServiceStats &stats);
+ServiceBackend *service_backend(ConnState &s, const std::string &service, const std::string &dsn, ServiceStats &stats);
 
 // Closes one backend and forgets every pointer to it.
 void close_backend(ConnState &s, ServiceBackend *b) noexcept;

@@ -120,7 +120,13 @@ struct ConnState {
     // plane's generation moves.
     uint64_t routes_generation = ~uint64_t{0};
     std::shared_ptr<const router::RouteTable> routes;
-    std::vector<ServiceStats *> stats_by_rule;
+    // Per rule of `routes`, what each statement routed by it needs, looked
+    // up once per route change rather than per statement.
+    struct RuleState {
+        ServiceStats *stats;
+        std::string dsn; // PYMIGRATE_SERVICE_DSN_<SERVICE>, else the route's
+    };
+    std::vector<RuleState> by_rule;
     bool passthrough = false; // routing gave up on this connection (an internal error): libpq only
 };
 

@@ -233,10 +233,12 @@ refresh_routes(ConnState &s)
         return;
     s.routes = cp.routes();
     s.routes_generation = g;
-    s.stats_by_rule.clear();
+    s.by_rule.clear();
     if (s.routes)
-        for (const auto &r : s.routes->rules())
-            s.stats_by_rule.push_back(&service_stats(r.service));
+        for (const auto &r : s.routes->rules()) {
+            std::string dsn = service_dsn_override(r.service);
+            s.by_rule.push_back({&service_stats(r.service), dsn.empty() ? r.dsn : std::move(dsn)});
+        }
 }
 
 Classified
@@ -309,7 +311,8 @@ choose(ConnState &s, const Classification &c, std::string_view key)
     uint64_t draw = rule.sticky ? 0 : router::random_u64();
     if (router::decide(rule, s.routes->seed(idx), rk, draw) != router::Target::Service)
         return none;
-    ServiceStats *stats = s.stats_by_rule[static_cast<size_t>(idx)];
+    const ConnState::RuleState &rs = s.by_rule[static_cast<size_t>(idx)];
+    ServiceStats *stats = rs.stats;
     stats->routed.fetch_add(1, std::memory_order_relaxed);
     Choice out;
     out.stats = stats;
@@ -325,7 +328,7 @@ choose(ConnState &s, const Classification &c, std::string_view key)
             return out; // not a failure: the policy keeps transactions on the monolith
         out.pin_first = true;
     }
-    out.backend = service_backend(s, rule, *stats);
+    out.backend = service_backend(s, rule.service, rs.dsn, *stats);
     if (!out.backend)
         return fallback();
     return out;

@@ -8,6 +8,12 @@
 #   configuration BENCH_SECONDS (default 5) x BENCH_REPEATS (default 5),
 #   interleaved (in reverse order every other round, so a load that drifts
 #   during a round favours no one); medians and ratios to direct libpq.
+#
+#   At 50 % the shim spreads the statements over two servers, so it is also
+#   compared with the same work done on two servers without it ("direct
+#   split": half the clients connected straight to each server, the two
+#   pgbench runs at once, their TPS added): what the second server costs or
+#   gains on this machine is not the shim's.
 set -euo pipefail
 top="${PYMIGRATE_TOP:?run through make bench}"
 build="${PYMIGRATE_BUILD:?run through make bench}"
@@ -78,49 +84,100 @@ for _ in $(seq 50); do [[ -S "$bouncer_dir/.s.PGSQL.$bouncer_port" ]] && break; 
 bouncer_dsn="host=$bouncer_dir port=$bouncer_port user=postgres dbname=postgres"
 
 declare -A tps lat
+declare -A client_us server_us
+# CPU time (clock ticks) of both servers: each postmaster with the backends
+# it reaped, plus its live children. Differences over a run are the servers'
+# work for it (pgbouncer's pooled server connections stay alive: counted live).
+tick=$(getconf CLK_TCK)
+server_ticks() {
+    local total=0 dir pm kid a b c d
+    for dir in "$PM_MONOLITH_DIR" "$PM_SERVICE_DIR"; do
+        pm=$(head -1 "$dir/data/postmaster.pid")
+        read -r a b c d < <(awk '{print $14, $15, $16, $17}' "/proc/$pm/stat")
+        total=$((total + a + b + c + d))
+        for kid in $(cat "/proc/$pm/task/$pm/children"); do
+            read -r a b < <(awk '{print $14, $15}' "/proc/$kid/stat" 2>/dev/null || echo 0 0)
+            total=$((total + a + b))
+        done
+    done
+    echo "$total"
+}
+# Runs a command (pgbench, or two of them) and records TPS, latency, and the
+# CPU per transaction of the client (pgbench with the shim in it, from
+# getrusage via bash's `time`) and of the servers.
+measure() { # name, command...
+    local name=$1; shift
+    local out="$work/$name.out" cpu="$work/$name.cpu" s0 s1 tx t
+    s0=$(server_ticks)
+    TIMEFORMAT='%U %S'
+    { time "$@" >"$out" 2>&1; } 2>"$cpu" || { echo "$name failed: $(cat "$out")"; exit 1; }
+    sleep 0.2 # the backends exit and are reaped
+    s1=$(server_ticks)
+    tx=$(awk '/^number of transactions actually processed:/ {split($6, a, "/"); n += a[1]} END {print n}' "$out")
+    t=$(awk '/^tps = / {s += $3} END {print s}' "$out")
+    tps[$name]+="$t "
+    # Little's law over the whole run: clients / throughput.
+    lat[$name]+="$(awk -v c="$clients" -v t="$t" 'BEGIN {print c * 1000 / t}') "
+    client_us[$name]+="$(awk -v tx="$tx" '{print ($1 + $2) * 1e6 / tx}' "$cpu") "
+    server_us[$name]+="$(awk -v tx="$tx" -v d=$((s1 - s0)) -v hz="$tick" 'BEGIN {print d / hz * 1e6 / tx}') "
+}
 run() { # name, dsn, env...
     local name=$1 dsn=$2; shift 2
-    local out
-    out=$(env "$@" "$pgbench" -n -S -c "$clients" -j 2 -T "$seconds" "$dsn" 2>&1) || { echo "$name failed: $out"; exit 1; }
-    tps[$name]+="$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out") "
-    lat[$name]+="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out") "
+    measure "$name" env "$@" "$pgbench" -n -S -c "$clients" -j 2 -T "$seconds" "$dsn"
 }
+# The same clients and threads as run(), half of them straight at each server.
+split_pgbench() {
+    "$pgbench" -n -S -c $((clients / 2)) -j 1 -T "$seconds" "$M" &
+    "$pgbench" -n -S -c $((clients / 2)) -j 1 -T "$seconds" "$S" || return 1
+    wait $!
+}
+run_split() { measure split split_pgbench; }
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-configs=(direct passthrough shim0 shim50 pgbouncer)
+configs=(direct passthrough shim0 split shim50 pgbouncer)
 echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
 one() {
     case $1 in
     direct) run direct "$M" ;;
     passthrough) run passthrough "$M" LD_PRELOAD="$shim" ;;
     shim0) route 0; run shim0 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" ;;
+    split) run_split ;;
     shim50) route 50; run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"; route 0 ;;
     pgbouncer) run pgbouncer "$bouncer_dsn" ;;
     esac
 }
 for round in $(seq "$repeats"); do
-    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 shim0 passthrough direct); fi
+    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 split shim0 passthrough direct); fi
     for c in "${order[@]}"; do one "$c"; done
     echo "  round $round done"
 done
 
 declare -A label=([direct]="direct libpq" [passthrough]="shim, not configured (pass-through)"
-    [shim0]="shim, route at 0 %" [shim50]="shim, route at 50 % (2 servers)" [pgbouncer]="pgbouncer 1.18, session pool")
+    [shim0]="shim, route at 0 %" [split]="direct split (2 servers, no shim)" [shim50]="shim, route at 50 % (2 servers)"
+    [pgbouncer]="pgbouncer 1.18, session pool")
 d_tps=$(median "${tps[direct]}")
 d_lat=$(median "${lat[direct]}")
 echo
-printf "%-38s %12s %12s %10s\n" configuration "TPS" "latency ms" "vs direct"
+printf "%-38s %9s %11s %10s %19s\n" configuration "TPS" "latency ms" "vs direct" "CPU µs/tx: client"
+printf "%-38s %9s %11s %10s %19s %8s\n" "" "" "" "" "(pgbench + shim)" servers
 for c in "${configs[@]}"; do
     t=$(median "${tps[$c]}")
     l=$(median "${lat[$c]}")
-    printf "%-38s %12.0f %12.3f %10.3f\n" "${label[$c]}" "$t" "$l" "$(awk -v a="$t" -v b="$d_tps" 'BEGIN {print a / b}')"
+    printf "%-38s %9.0f %11.3f %10.3f %19.1f %8.1f\n" "${label[$c]}" "$t" "$l" \
+        "$(awk -v a="$t" -v b="$d_tps" 'BEGIN {print a / b}')" "$(median "${client_us[$c]}")" "$(median "${server_us[$c]}")"
 done
 s0=$(median "${tps[shim0]}")
+s50=$(median "${tps[shim50]}")
+sp=$(median "${tps[split]}")
 pb=$(median "${tps[pgbouncer]}")
 echo
+echo "shim at 50 % / direct split (the same work on the same two servers): $(awk -v a="$s50" -v b="$sp" 'BEGIN {printf "%.3f", a / b}')"
+echo "the shim's own work at 50 % (client CPU per transaction, shim at 50 % minus direct split): $(awk \
+    -v a="$(median "${client_us[shim50]}")" -v b="$(median "${client_us[split]}")" 'BEGIN {printf "%.1f", a - b}') µs"
 echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
 echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
-echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the two servers'.)"
+echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the"
+echo "   two servers'; the direct split is that without the shim.)"
 echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
 echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
 

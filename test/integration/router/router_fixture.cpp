@@ -222,8 +222,13 @@ RouterClusters::options(int i)
 {
     ClusterOptions o;
     o.name = i == 0 ? "monolith" : "service";
+    // The sync gates' tests run real subscriptions: quick retries and
+    // manager passes (as the sync tests use) so a failing one says so in
+    // seconds.
     o.settings = {{"shared_preload_libraries", "'pymigrate,pg_stat_statements'"},
-                  {"pg_stat_statements.track_utility", "off"}};
+                  {"pg_stat_statements.track_utility", "off"},
+                  {"pymigrate.sync_retry_max", "2000"},
+                  {"pymigrate.naptime", "500"}};
     return o;
 }
 

@@ -68,6 +68,19 @@ TEST_F(ShimFailSafe, AnUnreachableControlPlaneMeansTheMonolith)
     EXPECT_EQ(shim_log().find("hunter2"), std::string::npos) << shim_log();
 }
 
+TEST_F(ShimFailSafe, TheApplicationsServiceDsnVariableOverridesTheRoutes)
+{
+    auto route = bank_route(100, true);
+    route["dsn"] = "host=/nonexistent/pymigrate port=1 dbname=postgres";
+    set_route(route);
+    auto r = psql("SELECT which FROM probe;\n", shim_env());
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "monolith\n") << r.err; // the route's address cannot be reached
+    r = psql("SELECT which FROM probe;\n", shim_env({{"PYMIGRATE_SERVICE_DSN_BANK", service().dsn()}}));
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "service\n") << r.err << shim_log();
+}
+
 TEST_F(ShimFailSafe, ALostControlConnectionKeepsTheLastGoodRoutes)
 {
     set_route(bank_route(100, true));
