@@ -1,4 +1,5 @@
 #include <iostream>
+#include <string_view>
 
 #include "cli/command.hpp"
 #include "cli/exit_codes.hpp"
@@ -22,6 +23,10 @@ main(int argc, char **argv)
     app.add_flag("-v,--verbose", global.verbose, "more detail on stderr (repeat for more)");
     // Common flags may come after the subcommand too (pymigrate validate --json).
     app.fallthrough();
+
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view arg = argv[i]; arg == "--monolith" || arg.starts_with("--monolith="))
+            global.monolith_explicit = true;
 
     int exit_code = kOk;
     const Register commands[] = {
