@@ -43,6 +43,7 @@ struct Target {
     TupleTableSlot *remoteslot; // values of the stream, and the search key
     TupleTableSlot *newslot;    // the updated row
     TupleTableSlot *localslot;  // the row found here
+    TupleTableSlot *resolvedslot; // a row merged by conflict handling
     bool defaults_ready;
     int ndefaults;
     int *defmap;
@@ -70,6 +71,8 @@ struct State {
     MemoryContext txn_cxt;  // targets of the transaction
     MemoryContext idle_cxt; // current between messages (nothing is allocated there)
     Target *targets;
+    void (*pre_commit)(void *); // see set_pre_commit()
+    void *pre_commit_arg;
     // for the error context
     char msg_type;
     RelMapEntry *msg_rel;
@@ -137,12 +140,40 @@ column_error_context(void *arg)
                    c->e->remote.typnames[c->remote_col]);
 }
 
+// The bytes of a binary value as the receive functions want them.
+StringInfoData
+value_buffer(const RemoteTuple *t, int k)
+{
+    StringInfoData buf;
+    buf.data = static_cast<char *>(palloc(t->lens[k] + 1));
+    memcpy(buf.data, t->data[k], t->lens[k]);
+    buf.data[t->lens[k]] = '\0';
+    buf.len = static_cast<int>(t->lens[k]);
+    buf.maxlen = buf.len + 1;
+    buf.cursor = 0;
+    return buf;
+}
+
+// A value in the column type's binary send format.
+void
+store_binary(const RelMapEntry *e, const RemoteTuple *t, int k, int i, Form_pg_attribute att, TupleTableSlot *slot)
+{
+    StringInfoData buf = value_buffer(t, k);
+    slot->tts_values[i] = ReceiveFunctionCall(&e->recv_funcs[i], &buf, e->typioparams[i], att->atttypmod);
+    if (buf.cursor != buf.len)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+                        errmsg("incorrect binary data format in column %s", NameStr(att->attname))));
+    slot->tts_isnull[i] = false;
+}
+
 // Fills `slot` (the local table's layout) from `t`. With `base`, columns the
 // stream does not give (unmapped, or unchanged TOAST) keep base's value;
 // without it they are NULL, and an unchanged-TOAST marker is an error unless
-// the slot only serves as a search key.
+// the slot only serves as a search key, or `complete` is given (then it is
+// set false: the row lacks a value).
 void
-store_values(Target *tg, const RemoteTuple *t, TupleTableSlot *slot, TupleTableSlot *base, bool search_key)
+store_values(Target *tg, const RemoteTuple *t, TupleTableSlot *slot, TupleTableSlot *base, bool search_key,
+             bool *complete = nullptr)
 {
     const RelMapEntry *e = tg->map;
     TupleDesc desc = slot->tts_tupleDescriptor;
@@ -171,7 +202,9 @@ store_values(Target *tg, const RemoteTuple *t, TupleTableSlot *slot, TupleTableS
             slot->tts_isnull[i] = true;
             break;
         case kUnchanged:
-            if (base == nullptr && !search_key)
+            if (base == nullptr && complete != nullptr)
+                *complete = false;
+            else if (base == nullptr && !search_key)
                 protocol_error("unchanged TOAST marker in a tuple without a row to take the value from");
             break; // keep base's value (or NULL in a search key)
         case kText: {
@@ -180,22 +213,21 @@ store_values(Target *tg, const RemoteTuple *t, TupleTableSlot *slot, TupleTableS
             slot->tts_isnull[i] = false;
             break;
         }
-        case kBinary: {
-            StringInfoData buf;
-            buf.data = static_cast<char *>(palloc(t->lens[k] + 1));
-            memcpy(buf.data, t->data[k], t->lens[k]);
-            buf.data[t->lens[k]] = '\0';
-            buf.len = static_cast<int>(t->lens[k]);
-            buf.maxlen = buf.len + 1;
-            buf.cursor = 0;
-            slot->tts_values[i] = ReceiveFunctionCall(&e->recv_funcs[i], &buf, e->typioparams[i], att->atttypmod);
-            if (buf.cursor != buf.len)
-                ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-                                errmsg("incorrect binary data format in column %s", NameStr(att->attname))));
-            slot->tts_isnull[i] = false;
+        case kBinary:
+            if (e->convert[i]) {
+                // A compatible provider type: its own receive function, then
+                // through text into the local type.
+                StringInfoData buf = value_buffer(t, k);
+                Datum remote = ReceiveFunctionCall(&e->conv_recv[i], &buf, e->conv_ioparam[i], -1);
+                char *text = OutputFunctionCall(&e->conv_out[i], remote);
+                slot->tts_values[i] = InputFunctionCall(&e->in_funcs[i], text, e->typioparams[i], att->atttypmod);
+                slot->tts_isnull[i] = false;
+                break;
+            }
+            store_binary(e, t, k, i, att, slot);
             break;
         }
-        }
+
     }
     error_context_stack = cb.previous;
     ExecStoreVirtualTuple(slot);
@@ -257,6 +289,7 @@ open_target(RelMapEntry *e)
     tg->remoteslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
     tg->newslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
     tg->localslot = table_slot_create(rel, &tg->estate->es_tupleTable);
+    tg->resolvedslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
     tg->next = st.targets;
     st.targets = tg;
     e->txn_target = tg;
@@ -321,6 +354,41 @@ require_txn(const char *what)
                         errmsg("pymigrate stream: %s message outside a transaction", what)));
 }
 
+// Conflict handling of one change: the facts, the decision (logged).
+Decision
+conflict(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *remote, TupleTableSlot *key,
+         bool remote_complete, const Conflict *found)
+{
+    Conflict c{};
+    if (found)
+        c = *found;
+    c.kind = kind;
+    c.rel = tg->map;
+    c.localrel = tg->rel;
+    c.local = local;
+    c.remote = remote;
+    c.key = key;
+    c.remote_complete = remote_complete;
+    c.resolved = tg->resolvedslot;
+    if (!found) {
+        c.local_ts = DT_NOBEGIN;
+        c.local_origin = InvalidRepOriginId;
+    }
+    RemoteTxnInfo txn{st.commit_time, st.final_lsn, st.xid};
+    Decision d = resolve_conflict(c, txn);
+    // The resolver and the log may have run statements: later writes of
+    // this change come after theirs.
+    tg->estate->es_output_cid = GetCurrentCommandId(true);
+    return d;
+}
+
+void
+update_row(Target *tg, EPQState *epq, TupleTableSlot *newrow)
+{
+    EvalPlanQualSetSlot(epq, newrow);
+    ExecSimpleRelationUpdate(tg->rri, tg->estate, epq, tg->localslot, newrow);
+}
+
 void
 handle_insert(Reader &r)
 {
@@ -338,9 +406,36 @@ handle_insert(Reader &r)
     begin_change(tg);
     store_values(tg, &tup, tg->remoteslot, nullptr, false);
     fill_defaults(tg, tg->remoteslot);
-    ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
+    // insert_exists: the key is here already (both sides inserted it).
+    bool exists = false;
+    EPQState epq;
+    EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
+    if (OidIsValid(e->index_oid) && e->key_covered)
+        exists = find_row(tg, tg->remoteslot);
+    if (!exists) {
+        ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
+        ++st.changes;
+    } else {
+        Conflict facts{};
+        (void)local_row_changed_elsewhere(tg->localslot, &facts);
+        // The remote row over the local one: columns the provider does not
+        // send keep their values.
+        store_values(tg, &tup, tg->newslot, tg->localslot, false);
+        switch (conflict(tg, ConflictKind::InsertExists, tg->localslot, tg->newslot, tg->remoteslot, true, &facts)) {
+        case Decision::ApplyRemote:
+            update_row(tg, &epq, tg->newslot);
+            ++st.changes;
+            break;
+        case Decision::Merged:
+            update_row(tg, &epq, tg->resolvedslot);
+            ++st.changes;
+            break;
+        default:
+            break;
+        }
+    }
+    EvalPlanQualEnd(&epq);
     end_change(tg);
-    ++st.changes;
 }
 
 void
@@ -377,20 +472,37 @@ handle_update_or_delete(Reader &r, bool is_update)
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
     bool found = find_row(tg, tg->remoteslot);
-    Resolution res = Resolution::Apply;
-    if (!found)
-        res = resolve_conflict(is_update ? ConflictKind::UpdateMissing : ConflictKind::DeleteMissing, e, nullptr,
-                               tg->remoteslot);
-    if (found && res == Resolution::Apply) {
-        if (is_update) {
+    if (found) {
+        Conflict facts{};
+        bool elsewhere = local_row_changed_elsewhere(tg->localslot, &facts);
+        if (is_update)
             store_values(tg, &newtup, tg->newslot, tg->localslot, false);
-            EvalPlanQualSetSlot(&epq, tg->newslot);
-            ExecSimpleRelationUpdate(tg->rri, tg->estate, &epq, tg->localslot, tg->newslot);
-        } else {
+        Decision d = Decision::ApplyRemote;
+        if (elsewhere)
+            d = conflict(tg, is_update ? ConflictKind::UpdateOriginDiffers : ConflictKind::DeleteOriginDiffers,
+                         tg->localslot, is_update ? tg->newslot : nullptr, tg->remoteslot, true, &facts);
+        if (d == Decision::ApplyRemote && is_update) {
+            update_row(tg, &epq, tg->newslot);
+            ++st.changes;
+        } else if (d == Decision::ApplyRemote) {
             EvalPlanQualSetSlot(&epq, tg->localslot);
             ExecSimpleRelationDelete(tg->rri, tg->estate, &epq, tg->localslot);
+            ++st.changes;
+        } else if (d == Decision::Merged) {
+            update_row(tg, &epq, tg->resolvedslot);
+            ++st.changes;
         }
-        ++st.changes;
+    } else if (is_update) {
+        bool complete = true;
+        store_values(tg, &newtup, tg->newslot, nullptr, false, &complete);
+        if (conflict(tg, ConflictKind::UpdateMissing, nullptr, tg->newslot, tg->remoteslot, complete, nullptr) ==
+            Decision::Insert) {
+            fill_defaults(tg, tg->newslot);
+            ExecSimpleRelationInsert(tg->rri, tg->estate, tg->newslot);
+            ++st.changes;
+        }
+    } else {
+        (void)conflict(tg, ConflictKind::DeleteMissing, nullptr, nullptr, tg->remoteslot, false, nullptr);
     }
     EvalPlanQualEnd(&epq);
     end_change(tg);
@@ -455,14 +567,15 @@ handle_relation(Reader &r)
     expect_end(r);
     // A table whose definition changes mid-transaction gets fresh executor
     // state for its later changes.
-    if (st.in_txn) {
-        bool found = false;
-        for (Target *tg = st.targets; tg && !found; tg = tg->next)
-            found = tg->map->remote_relid == rel.relid;
-        if (found)
-            close_targets();
-    }
-    store_relation(rel);
+    Target *open = nullptr;
+    for (Target *tg = st.targets; tg && !open; tg = tg->next)
+        if (tg->map->remote_relid == rel.relid)
+            open = tg;
+    if (open && relation_is_current(rel))
+        return;
+    if (open)
+        close_targets();
+    (void)store_relation(rel);
 }
 
 void
@@ -474,7 +587,7 @@ handle_begin(Reader &r, Outcome *out)
     st.commit_time = get_i64(r);
     st.xid = get_u32(r);
     (void)get_u16(r);     // origin id (the provider's)
-    (void)get_cstring(r); // origin name: who made the change (used by conflict handling later)
+    (void)get_cstring(r); // origin name (forwarded changes; conflict handling uses the provider's node)
     (void)get_u64(r);     // origin lsn
     expect_end(r);
     SetCurrentStatementStartTimestamp();
@@ -482,6 +595,7 @@ handle_begin(Reader &r, Outcome *out)
     st.in_txn = true;
     st.changes = 0;
     conflicts_in_txn = 0;
+    missing_in_txn = 0;
     out->began = true;
     out->commit_time = st.commit_time;
 }
@@ -498,6 +612,8 @@ handle_commit(Reader &r, Outcome *out)
     if (commit_lsn != st.final_lsn)
         protocol_error("COMMIT position differs from its BEGIN's");
     close_targets();
+    if (st.pre_commit)
+        st.pre_commit(st.pre_commit_arg);
     // The origin's progress commits atomically with the data (exactly once
     // across crashes), and the provider's commit time becomes ours (what
     // last-write-wins conflict handling compares).
@@ -513,7 +629,8 @@ handle_commit(Reader &r, Outcome *out)
     out->local_end = XactLastCommitEnd != before ? XactLastCommitEnd : InvalidXLogRecPtr;
     out->commit_time = commit_time;
     out->changes = st.changes;
-    out->not_found = conflicts_in_txn;
+    out->not_found = missing_in_txn;
+    out->conflicts = conflicts_in_txn;
 }
 
 void
@@ -549,6 +666,13 @@ bool
 in_remote_transaction()
 {
     return st.in_txn;
+}
+
+void
+set_pre_commit(void (*fn)(void *), void *arg)
+{
+    st.pre_commit = fn;
+    st.pre_commit_arg = arg;
 }
 
 void

@@ -29,6 +29,7 @@ struct Outcome {
     TimestampTz commit_time; // BEGIN/COMMIT: the provider's commit time
     uint64 changes;          // COMMIT: rows inserted, updated, deleted
     uint64 not_found;        // COMMIT: updates/deletes that found no row
+    uint64 conflicts;        // COMMIT: conflicts met (conflict.hpp), not_found included
 };
 
 // Called once before the first message: the protocol version asked for.
@@ -38,5 +39,9 @@ void apply_message(const char *data, uint32 len, Outcome *out);
 
 // True between a BEGIN and its COMMIT.
 bool in_remote_transaction();
+
+// Called in the local transaction of each remote one just before it
+// commits (trigger capture records its position there); null: none.
+void set_pre_commit(void (*fn)(void *), void *arg);
 
 } // namespace pymigrate::sync::apply

@@ -11,10 +11,15 @@
 #include "pg/guard.hpp"
 #include "pg/remote.hpp"
 #include "sync/apply_changes.hpp"
+#include "sync/apply_config.hpp"
+#include "sync/capture.hpp"
 #include "sync/apply_relmap.hpp"
 #include "sync/catalog.hpp"
+#include "sync/conflict.hpp"
 #include "sync/initial_copy.hpp"
+#include "sync/options.hpp"
 #include "sync/provider_check.hpp"
+#include "pg/spi.hpp"
 #include "sync/status.hpp"
 #include "sync/sync.hpp"
 #include "worker/worker.hpp"
@@ -26,6 +31,8 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/timestamp.h"
 #include "access/xlog.h"
 #include "commands/extension.h"
 #include "replication/origin.h"
@@ -71,6 +78,54 @@ record_error(const std::string &message)
         s.last_error_time = now;
         s.failures = Min(s.failures + 1, 1000);
     });
+}
+
+// A change held by conflict handling (conflict.hpp): once the error has
+// aborted its remote transaction, the conflict goes to the log (once per
+// remote transaction and key, however often it is retried) and the status
+// view says 'error' with held = true until a retry applies it.
+void
+log_held_conflict(const std::string &error)
+{
+    const apply::HeldConflict *h = apply::held_conflict();
+    if (h == nullptr)
+        return;
+    update_status(my_subid, [](SubStatus &s) { s.held = true; });
+    try {
+        pg_call([] { AbortOutOfAnyTransaction(); });
+        auto opt = [](const char *p) { return p ? std::optional<std::string>(p) : std::nullopt; };
+        std::string detail = std::string(h->reason) + ": " + error;
+        worker::in_transaction([&] {
+            pg::Spi spi;
+            spi.execute(
+                "INSERT INTO pymigrate.conflict_log (subscription, table_name, kind, key, local_row, remote_row, "
+                "local_commit_ts, local_node, remote_commit_ts, remote_node, strategy, outcome, remote_commit_lsn, "
+                "remote_xid, detail) "
+                "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'held', $12, $13, $14 "
+                "WHERE NOT EXISTS (SELECT 1 FROM pymigrate.conflict_log WHERE subscription = $1 AND outcome = 'held' "
+                "AND remote_commit_lsn IS NOT DISTINCT FROM $12 AND key = $4 AND kind = $3)",
+                {{TEXTOID, h->subscription},
+                 {TEXTOID, h->table_name},
+                 {TEXTOID, h->kind},
+                 {JSONBOID, h->key},
+                 {JSONBOID, opt(h->local_row)},
+                 {JSONBOID, opt(h->remote_row)},
+                 {TIMESTAMPTZOID, h->local_ts == DT_NOBEGIN || !h->local_node
+                                      ? std::nullopt
+                                      : std::optional<std::string>(timestamptz_to_str(h->local_ts))},
+                 {TEXTOID, opt(h->local_node)},
+                 {TIMESTAMPTZOID, std::string(timestamptz_to_str(h->remote_ts))},
+                 {TEXTOID, h->remote_node},
+                 {TEXTOID, h->strategy},
+                 {PG_LSNOID, h->remote_lsn ? std::optional<std::string>(lsn_to_string(h->remote_lsn)) : std::nullopt},
+                 {INT8OID, h->remote_xid ? std::optional<std::string>(std::to_string(h->remote_xid)) : std::nullopt},
+                 {TEXTOID, detail}});
+        });
+    } catch (const std::exception &e) {
+        const char *msg = e.what();
+        pg_call([msg] { ereport(WARNING, (errmsg("pymigrate: could not log a held conflict: %s", msg))); });
+    }
+    pg_call([] { apply::clear_held_conflict(); });
 }
 
 // ---------------------------------------------------------------- wire
@@ -260,6 +315,8 @@ class Stream
     uint64 changes_ = 0;
     uint64 txns_ = 0;
     uint64 not_found_ = 0;
+    uint64 conflicts_ = 0;
+    bool cleared_held_ = false;
     TimestampTz last_commit_time_ = 0;
     TimestampTz txn_commit_time_ = 0;
     bool healthy_ = false; // reset the failure count once
@@ -282,6 +339,15 @@ Stream::apply(const char *msg, uint32 len)
         applied_ = Max(applied_, out.end_lsn);
         changes_ += out.changes;
         not_found_ += out.not_found;
+        conflicts_ += out.conflicts;
+        if (!cleared_held_) {
+            // A transaction applied: whatever was held before is through.
+            cleared_held_ = true;
+            update_status(sub_.id, [](SubStatus &s) {
+                s.held = false;
+                s.failures = 0;
+            });
+        }
         ++txns_;
         last_commit_time_ = out.commit_time;
         txn_commit_time_ = 0;
@@ -331,7 +397,11 @@ Stream::handle(const char *buf, int len)
             send_feedback(false);
         if (!healthy_) {
             healthy_ = true;
-            update_status(sub_.id, [](SubStatus &s) { s.failures = 0; });
+            // Not while a held change waits: its retries must back off.
+            update_status(sub_.id, [](SubStatus &s) {
+                if (!s.held)
+                    s.failures = 0;
+            });
         }
     } else {
         throw Error(ERRCODE_PROTOCOL_VIOLATION,
@@ -398,13 +468,15 @@ Stream::publish(bool idle)
         s.applied_lsn = applied_;
         s.changes_applied += changes_;
         s.txns_applied += txns_;
-        s.conflicts += not_found_;
+        s.not_found += not_found_;
+        s.conflicts += conflicts_;
+        update_rate(s, changes_, now);
         if (last_commit_time_)
             s.last_commit_time = last_commit_time_;
         if (idle)
             s.received_lsn = Max(s.received_lsn, applied_);
     });
-    changes_ = txns_ = not_found_ = 0;
+    changes_ = txns_ = not_found_ = conflicts_ = 0;
 }
 
 // The subscription as this worker runs it is still there, enabled and
@@ -416,12 +488,7 @@ Stream::still_wanted()
     bool wanted = false;
     int32 id = sub_.id;
     int32 generation = sub_.generation;
-    worker::in_transaction([&] {
-        if (!pg_call([] { return OidIsValid(get_extension_oid("pymigrate", true)); }))
-            return;
-        auto now = load_subscription(id);
-        wanted = now && now->enabled && now->generation == generation;
-    });
+    worker::in_transaction([&] { wanted = subscription_still_wanted(id, generation); });
     return wanted;
 }
 
@@ -525,6 +592,10 @@ run(int32 subid)
     pg_call([] { before_shmem_exit(leave_status, 0); });
 
     XLogRecPtr start = setup_origin(sub);
+    if (parse_subscription_options(sub.options).capture == "trigger") {
+        run_capture(sub);
+        return;
+    }
     ProviderFacts facts;
     {
         pg::RemoteConnection check(sub.provider_dsn, "provider of subscription " + sub.name);
@@ -548,14 +619,9 @@ run(int32 subid)
     if (!still_there)
         return; // dropped meanwhile
 
-    std::vector<apply::TableRoute> routes;
-    for (auto &t : sub.tables)
-        routes.push_back({t.remote_schema.data(), t.remote_table.data(), t.local_schema.data(), t.local_table.data(),
-                          t.state, t.sync_lsn});
-    pg_call([&routes] {
-        apply::set_routes(routes.data(), static_cast<int>(routes.size()));
-        apply::start(1);
-    });
+    uint64 remote_sysid = std::stoull(std::string(repl.exec("IDENTIFY_SYSTEM").value(0, 0)));
+    worker::in_transaction([&] { configure_apply(sub, remote_sysid); });
+    pg_call([] { apply::start(1); });
     start_streaming(sub, repl, start);
     update_status(subid, [start](SubStatus &s) {
         s.phase = Phase::Streaming;
@@ -575,6 +641,7 @@ PYMIGRATE_WORKER(pymigrate_apply_main)
         pymigrate::sync::run(static_cast<int32>(arg));
     } catch (const std::exception &e) {
         pymigrate::sync::record_error(e.what());
+        pymigrate::sync::log_held_conflict(e.what());
         throw;
     }
 }

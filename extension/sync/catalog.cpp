@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
 }
@@ -23,7 +24,7 @@ namespace {
 
 const char *kSubscriptionColumns =
     "id, name, provider_dsn, enabled, slot_name, origin_name, copy_data, synchronous_commit, forward_origins, "
-    "generation";
+    "generation, options";
 
 Subscription
 subscription_from_row(const pg::SpiRow &r)
@@ -39,6 +40,7 @@ subscription_from_row(const pg::SpiRow &r)
     s.synchronous_commit = *r[7];
     s.forward_origins = *r[8];
     s.generation = std::stoi(*r[9]);
+    s.options = *r[10];
     return s;
 }
 
@@ -51,8 +53,8 @@ load_where(const std::string &where, const std::vector<SpiParam> &params)
     if (rows.empty())
         return std::nullopt;
     Subscription s = subscription_from_row(rows[0]);
-    auto tables = spi.query("SELECT local_schema, local_table, remote_schema, remote_table, state, sync_lsn "
-                            "FROM pymigrate.subscription_table WHERE subscription_id = $1 "
+    auto tables = spi.query("SELECT local_schema, local_table, remote_schema, remote_table, state, sync_lsn, options, "
+                            "sync_snapshot FROM pymigrate.subscription_table WHERE subscription_id = $1 "
                             "ORDER BY local_schema, local_table",
                             {{INT4OID, std::to_string(s.id)}});
     for (const auto &t : tables) {
@@ -63,6 +65,8 @@ load_where(const std::string &where, const std::vector<SpiParam> &params)
         st.remote_table = *t[3];
         st.state = (*t[4])[0];
         st.sync_lsn = t[5] ? lsn_from_string(*t[5]) : 0;
+        st.options = *t[6];
+        st.sync_snapshot = t[7].value_or("");
         s.tables.push_back(std::move(st));
     }
     return s;
@@ -92,9 +96,30 @@ load_subscription(const std::string &name)
     return load_where("name = $1", {{TEXTOID, name}});
 }
 
+bool
+subscription_still_wanted(int32_t id, int32_t generation)
+{
+    if (!pg::pg_call([] { return OidIsValid(get_extension_oid("pymigrate", true)); }))
+        return false;
+    auto now = load_subscription(id);
+    return now && now->enabled && now->generation == generation;
+}
+
+std::vector<OriginNode>
+origin_nodes()
+{
+    Spi spi;
+    std::vector<OriginNode> out;
+    for (const auto &r : spi.query("SELECT origin_name, coalesce(options->>'remote_node', name) FROM "
+                                   "pymigrate.subscription",
+                                   {}, true))
+        out.push_back({*r[0], *r[1]});
+    return out;
+}
+
 void
 mark_tables_ready(int32_t subid, const std::vector<SubscribedTable> &tables, uint64_t sync_lsn,
-                  const std::vector<int64_t> &rows_copied)
+                  const std::vector<int64_t> &rows_copied, const std::string &snapshot)
 {
     Spi spi;
     for (size_t i = 0; i < tables.size(); ++i) {
@@ -102,13 +127,14 @@ mark_tables_ready(int32_t subid, const std::vector<SubscribedTable> &tables, uin
         if (i < rows_copied.size() && rows_copied[i] >= 0)
             rows = std::to_string(rows_copied[i]);
         spi.execute("UPDATE pymigrate.subscription_table SET state = 'r', sync_lsn = $4, rows_copied = $5, "
-                    "copied_at = CASE WHEN $5 IS NULL THEN NULL ELSE now() END "
+                    "copied_at = CASE WHEN $5 IS NULL THEN NULL ELSE now() END, sync_snapshot = $6 "
                     "WHERE subscription_id = $1 AND local_schema = $2 AND local_table = $3",
                     {{INT4OID, std::to_string(subid)},
                      {NAMEOID, tables[i].local_schema},
                      {NAMEOID, tables[i].local_table},
                      {PG_LSNOID, lsn_to_string(sync_lsn)},
-                     {INT8OID, rows}});
+                     {INT8OID, rows},
+                     {PG_SNAPSHOTOID, snapshot.empty() ? std::nullopt : std::optional<std::string>(snapshot)}});
     }
 }
 

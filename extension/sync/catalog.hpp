@@ -18,6 +18,8 @@ struct SubscribedTable {
     std::string remote_table;
     char state = 'i';      // 'i' needs its initial copy, 'r' ready
     uint64_t sync_lsn = 0; // apply its changes from transactions committed at or after this
+    std::string options = "{}"; // mapping and conflict rules (options.hpp), JSON
+    std::string sync_snapshot;  // trigger capture: the copy's provider snapshot ("" if none)
 };
 
 struct Subscription {
@@ -30,9 +32,18 @@ struct Subscription {
     bool copy_data = true;
     std::string synchronous_commit;
     std::string forward_origins;
+    std::string options = "{}"; // node names, conflict rules, capture (options.hpp), JSON
     int32_t generation = 0;
     std::vector<SubscribedTable> tables;
 };
+
+// Origin and remote node of every subscription of this database (conflict
+// handling names the node a local row came from).
+struct OriginNode {
+    std::string origin_name;
+    std::string remote_node;
+};
+std::vector<OriginNode> origin_nodes();
 
 struct SubscriptionSummary {
     int32_t id;
@@ -48,9 +59,15 @@ std::vector<SubscriptionSummary> list_subscriptions();
 std::optional<Subscription> load_subscription(int32_t id);
 std::optional<Subscription> load_subscription(const std::string &name);
 
-// Marks tables copied (state 'r') with their start position and row counts.
+// The subscription as worker `generation` runs it is still there, enabled
+// and unchanged, and the extension too (a worker that finds otherwise
+// leaves).
+bool subscription_still_wanted(int32_t id, int32_t generation);
+
+// Marks tables copied (state 'r') with their start position and row counts
+// (and, for trigger capture, the snapshot of the copy).
 void mark_tables_ready(int32_t subid, const std::vector<SubscribedTable> &tables, uint64_t sync_lsn,
-                       const std::vector<int64_t> &rows_copied);
+                       const std::vector<int64_t> &rows_copied, const std::string &snapshot = "");
 
 // The oid of pymigrate.subscription: the class id of the lock that
 // serializes drop_subscription with a starting worker.

@@ -1,38 +1,125 @@
 // Conflicts met while applying a remote change: the one place where they
-// are decided. Part 1 of sync (one direction) knows only rows that an
-// update or delete does not find, and skips them, counting and logging each
-// as PostgreSQL's own apply worker does. Part 2 (both directions) adds
-// detection of concurrent local changes (commit timestamp and origin of the
-// local row, from track_commit_timestamp) and the user's strategies here:
-// every call site already passes the local row (when found) and the remote
-// one.
+// are detected and decided, and where they are logged.
+//
+// Detection (as PostgreSQL 18's logical replication defines the kinds):
+//   insert_exists          an INSERT finds its key present here;
+//   update_origin_differs  an UPDATE finds the row last changed by someone
+//   delete_origin_differs  other than this subscription's provider: this
+//                          node, or another subscription (the commit origin
+//                          of the row's xmin, from track_commit_timestamp);
+//   update_missing         an UPDATE or DELETE finds no row.
+//   delete_missing
+// A row whose origin is unknown (frozen, older than track_commit_timestamp,
+// or the setting off) counts as replicated: no conflict.
+//
+// Decision: the table's ApplyRules (README "Conflicts" has the table of
+// what each strategy does per kind, chosen so that both directions of a
+// pair decide alike and converge). Every conflict goes to
+// pymigrate.conflict_log in the apply transaction. A conflict that must be
+// held (strategy 'error', an update_missing / delete_missing action
+// 'error', a custom resolver that fails or returns a malformed row) raises
+// an ERROR after recording what it was (held_conflict()): the worker aborts
+// the remote transaction, logs it as 'held' and stops; it is retried.
+//
+// PostgreSQL-style (palloc, ereport): called from apply_changes.cpp inside
+// pg_call(), never with C++ objects alive across its calls.
 #pragma once
 
 #include "pg/postgres.hpp"
 
 extern "C" {
 #include "executor/tuptable.h"
+#include "replication/origin.h"
+#include "utils/rel.h"
 }
 
 #include "sync/apply_relmap.hpp"
 
 namespace pymigrate::sync::apply {
 
-enum class ConflictKind {
-    UpdateMissing, // an UPDATE found no local row with its key
-    DeleteMissing, // a DELETE found no local row with its key
+// Who is who, for this subscription (set once by the worker).
+struct NodeContext {
+    const char *subscription;
+    const char *local_node;
+    const char *remote_node;
+    RepOriginId my_origin; // this subscription's replication origin here
+    // Other subscriptions of this database: their origin and remote node
+    // (a local row last written by one of them belongs to that node).
+    int norigins;
+    RepOriginId *origin_ids;
+    const char **origin_nodes;
+    // When both node names are equal (a misconfiguration), ties are broken
+    // by these, which both sides see the same.
+    uint64 local_sysid;
+    uint64 remote_sysid;
 };
 
-enum class Resolution {
-    Skip,  // leave the local table as it is
-    Apply, // apply the remote change
+void set_node_context(const NodeContext &ctx);
+
+// The remote transaction being applied.
+struct RemoteTxnInfo {
+    TimestampTz commit_time;
+    XLogRecPtr commit_lsn;
+    uint32 xid;
 };
 
-// Conflicts met in the current remote transaction (reset at its BEGIN,
-// reported with its COMMIT as rows_not_found).
+enum class ConflictKind { InsertExists, UpdateOriginDiffers, UpdateMissing, DeleteOriginDiffers, DeleteMissing };
+
+enum class Decision {
+    ApplyRemote, // apply the remote change (INSERT becomes an UPDATE of the local row)
+    KeepLocal,   // leave the local row as it is
+    Merged,      // write Conflict::resolved over the local row
+    Insert,      // update_missing 'insert': insert the remote row
+    Skip,        // nothing to do (a missing row)
+};
+
+struct Conflict {
+    ConflictKind kind;
+    RelMapEntry *rel;
+    Relation localrel;
+    TupleTableSlot *local;  // the local row (null when missing)
+    TupleTableSlot *remote; // the remote row as it would be here (null for a DELETE)
+    TupleTableSlot *key;    // the search key (values in the key columns)
+    bool remote_complete;   // `remote` has every value (no unchanged TOAST): insertable
+    // Filled by local_row_changed_elsewhere():
+    TimestampTz local_ts;
+    RepOriginId local_origin;
+    TupleTableSlot *resolved; // out: the row to write for Decision::Merged
+};
+
+// Was `local` last changed by someone other than this subscription's
+// provider (and not by the current transaction)? Fills c->local_ts and
+// c->local_origin.
+bool local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c);
+
+// Decides, logs (in the current transaction) and returns what to do. May
+// ERROR: held (see above).
+Decision resolve_conflict(Conflict &c, const RemoteTxnInfo &txn);
+
+// Conflicts met in the current remote transaction (reset at its BEGIN), and
+// the missing-row ones among them (the status view's rows_not_found).
 extern uint64 conflicts_in_txn;
+extern uint64 missing_in_txn;
 
-// PostgreSQL-style (may ereport). `local` is null when no row was found.
-Resolution resolve_conflict(ConflictKind kind, RelMapEntry *rel, TupleTableSlot *local, TupleTableSlot *remote);
+// A held conflict recorded before the ERROR that holds it: the worker reads
+// it after the abort to log it (in TopMemoryContext; null when none).
+struct HeldConflict {
+    char *subscription;
+    char *table_name;
+    char *kind;
+    char *key;        // JSON text
+    char *local_row;  // JSON text or null
+    char *remote_row; // JSON text or null
+    TimestampTz local_ts;
+    char *local_node;
+    TimestampTz remote_ts;
+    char *remote_node;
+    char *strategy;
+    XLogRecPtr remote_lsn;
+    uint32 remote_xid;
+    char *reason; // why it is held, before the error's own message
+};
+const HeldConflict *held_conflict();
+void clear_held_conflict();
 
 } // namespace pymigrate::sync::apply

@@ -4,12 +4,15 @@
 #include "pg/guard.hpp"
 #include "pg/remote.hpp"
 #include "pg/spi.hpp"
+#include "sync/options.hpp"
 #include "sync/status.hpp"
 #include "sync/types.hpp"
 
 #include "common/pq.hpp"
 
 #include <libpq-fe.h>
+
+#include <algorithm>
 
 extern "C" {
 #include "access/table.h"
@@ -136,6 +139,60 @@ remote_columns(pg::RemoteConnection &conn, const SubscribedTable &t)
     return out;
 }
 
+// A provider column and the local column it is copied into.
+struct CopyPair {
+    std::string remote;
+    std::string local;
+    bool binary;
+};
+
+// The columns to copy, as the apply worker pairs them (apply_relmap.cpp):
+// mapped, else the same name unless that provider column is mapped or
+// ignored. Local columns without a provider column take their defaults.
+std::vector<CopyPair>
+copy_pairs(pg::Spi &spi, const SubscribedTable &t, const std::vector<Column> &remote)
+{
+    TableOptions o = parse_table_options(t.options, "table_options of " + qualified_name(t.local_schema,
+                                                                                          t.local_table));
+    std::string local = qualified_name(t.local_schema, t.local_table);
+    auto rows = spi.query("SELECT a.attname, a.atttypid, tn.nspname || '.' || ty.typname "
+                          "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
+                          "JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace "
+                          "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+                          "AND a.attgenerated = '' ORDER BY a.attnum",
+                          {{TEXTOID, local}}, true);
+    std::vector<CopyPair> pairs;
+    std::vector<bool> used(remote.size(), false);
+    for (const auto &r : rows) {
+        const std::string &name = *r[0];
+        std::string want = name;
+        if (o.columns.count(name)) {
+            want = o.columns.at(name);
+        } else {
+            bool taken = std::find(o.ignore.begin(), o.ignore.end(), name) != o.ignore.end();
+            for (const auto &[l, rem] : o.columns)
+                taken = taken || rem == name;
+            if (taken)
+                continue;
+        }
+        for (size_t k = 0; k < remote.size(); ++k) {
+            if (remote[k].name != want)
+                continue;
+            Oid type = static_cast<Oid>(std::stoul(*r[1]));
+            bool portable = pg::pg_call([type] { return binary_portable(type); });
+            pairs.push_back({want, name, portable && *r[2] == remote[k].type_name});
+            used[k] = true;
+        }
+    }
+    for (size_t k = 0; k < remote.size(); ++k)
+        if (!used[k] && std::find(o.ignore.begin(), o.ignore.end(), remote[k].name) == o.ignore.end())
+            throw pg::Error(ERRCODE_UNDEFINED_COLUMN,
+                            "table " + local + " has no column for the provider's column \"" + remote[k].name + "\"",
+                            {}, "Add the column here, map it (table_options \"columns\"), or list it in \"ignore\"; "
+                                "then the copy starts over.");
+    return pairs;
+}
+
 } // namespace
 
 std::vector<int64_t>
@@ -146,6 +203,14 @@ copy_tables(const Subscription &sub, const std::vector<SubscribedTable> &tables,
     (void)conn.exec("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0");
     (void)conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     (void)conn.exec("SET TRANSACTION SNAPSHOT " + pq::quote_literal(snapshot));
+    std::vector<int64_t> rows = copy_tables_in(conn, sub, tables);
+    (void)conn.exec("COMMIT");
+    return rows;
+}
+
+std::vector<int64_t>
+copy_tables_in(pg::RemoteConnection &conn, const Subscription &sub, const std::vector<SubscribedTable> &tables)
+{
     int32_t subid = sub.id;
     int total = static_cast<int>(tables.size());
     update_status(subid, [total](SubStatus &s) {
@@ -162,29 +227,20 @@ copy_tables(const Subscription &sub, const std::vector<SubscribedTable> &tables,
             strlcpy(s.copy_table, local.c_str(), sizeof(s.copy_table));
             s.copy_rows = 0;
         });
-        auto remote = remote_columns(conn, t);
-        // Every provider column must exist here; binary COPY when every
-        // type has the same name on both sides and a portable binary form.
-        bool binary = true;
+        auto pairs = copy_pairs(spi, t, remote_columns(conn, t));
+        // Binary COPY when every column has the same type on both sides and
+        // a portable binary form.
+        bool binary = !pairs.empty();
         std::string select;
         std::vector<std::string> names;
-        for (const auto &c : remote) {
-            auto row = spi.query("SELECT a.atttypid, tn.nspname || '.' || ty.typname FROM pg_catalog.pg_attribute a "
-                                 "JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid "
-                                 "JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace "
-                                 "WHERE a.attrelid = $1::regclass AND a.attname = $2 AND a.attnum > 0 "
-                                 "AND NOT a.attisdropped AND a.attgenerated = ''",
-                                 {{TEXTOID, local}, {NAMEOID, c.name}}, true);
-            if (row.empty())
-                throw pg::Error(ERRCODE_UNDEFINED_COLUMN,
-                                "table " + local + " has no column \"" + c.name + "\", which the provider's table has",
-                                {}, "Add the column here (with the provider's type), then the copy starts over.");
-            Oid type = static_cast<Oid>(std::stoul(*row[0][0]));
-            bool portable = pg::pg_call([type] { return binary_portable(type); });
-            binary = binary && portable && *row[0][1] == c.type_name;
-            select += (select.empty() ? "" : ", ") + pq::quote_ident(c.name);
-            names.push_back(c.name);
+        for (const auto &p : pairs) {
+            binary = binary && p.binary;
+            select += (select.empty() ? "" : ", ") + pq::quote_ident(p.remote);
+            names.push_back(p.local);
         }
+        if (select.empty())
+            throw pg::Error(ERRCODE_UNDEFINED_COLUMN, "table " + local + " shares no column with the provider's " +
+                                                          qualified_name(t.remote_schema, t.remote_table));
         std::string sql = "COPY (SELECT " + select + " FROM ONLY " + qualified_name(t.remote_schema, t.remote_table) +
                           ") TO STDOUT" + (binary ? " (FORMAT binary)" : "");
         if (!PQsendQuery(conn.get(), sql.c_str()))
@@ -216,7 +272,6 @@ copy_tables(const Subscription &sub, const std::vector<SubscribedTable> &tables,
             s.copy_rows = copied;
         });
     }
-    (void)conn.exec("COMMIT");
     return rows;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pg/remote.hpp"
 #include "sync/catalog.hpp"
 
 namespace pymigrate::sync {
@@ -20,5 +21,10 @@ namespace pymigrate::sync {
 // status view.
 std::vector<int64_t> copy_tables(const Subscription &sub, const std::vector<SubscribedTable> &tables,
                                  const std::string &snapshot);
+
+// The same over `conn`, which is in a REPEATABLE READ transaction on the
+// provider already (trigger capture: the snapshot it shows is the copy's).
+std::vector<int64_t> copy_tables_in(pg::RemoteConnection &conn, const Subscription &sub,
+                                    const std::vector<SubscribedTable> &tables);
 
 } // namespace pymigrate::sync

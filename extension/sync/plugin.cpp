@@ -10,6 +10,7 @@
 #include "sync/plugin.hpp"
 
 #include "pg/guard.hpp"
+#include "sync/encode.hpp"
 #include "sync/protocol.hpp"
 #include "sync/types.hpp"
 
@@ -36,11 +37,7 @@ extern "C" {
 namespace pymigrate::sync::plugin {
 namespace {
 
-struct Column {
-    AttrNumber attnum;
-    bool binary;
-    FmgrInfo out; // send function when binary, else output function
-};
+using encode::Column;
 
 struct RelEntry {
     Oid relid; // hash key
@@ -76,17 +73,13 @@ bool callback_registered = false;
 int
 start_message(Session *s, char type)
 {
-    int at = s->batch.len;
-    proto::put_u32(&s->batch, 0);
-    proto::put_u8(&s->batch, static_cast<uint8>(type));
-    return at;
+    return encode::start_message(&s->batch, type);
 }
 
 void
 end_message(Session *s, int at)
 {
-    uint32 n = pg_hton32(static_cast<uint32>(s->batch.len - at - 4));
-    memcpy(s->batch.data + at, &n, sizeof(n));
+    encode::end_message(&s->batch, at);
 }
 
 void
@@ -157,25 +150,8 @@ rel_entry(Session *s, Relation rel)
     e->cols = nullptr;
     e->ncols = 0;
     e->included = table_wanted(s->options, rel);
-    if (e->included) {
-        TupleDesc desc = RelationGetDescr(rel);
-        e->cols = static_cast<Column *>(MemoryContextAllocZero(s->cache_cxt, sizeof(Column) * Max(desc->natts, 1)));
-        for (int i = 0; i < desc->natts; ++i) {
-            Form_pg_attribute att = TupleDescAttr(desc, i);
-            if (att->attisdropped || att->attgenerated)
-                continue;
-            Column &c = e->cols[e->ncols++];
-            c.attnum = att->attnum;
-            c.binary = s->options.binary && binary_portable(att->atttypid);
-            Oid fn;
-            bool varlena;
-            if (c.binary)
-                getTypeBinaryOutputInfo(att->atttypid, &fn, &varlena);
-            else
-                getTypeOutputInfo(att->atttypid, &fn, &varlena);
-            fmgr_info_cxt(fn, &c.out, s->cache_cxt);
-        }
-    }
+    if (e->included)
+        e->ncols = encode::columns_of(rel, s->options.binary, s->cache_cxt, &e->cols);
     e->valid = true;
     return e;
 }
@@ -223,29 +199,8 @@ ensure_relation(Session *s, RelEntry *e, Relation rel)
 {
     if (e->schema_sent)
         return;
-    TupleDesc desc = RelationGetDescr(rel);
-    char identity = rel->rd_rel->relreplident;
-    Bitmapset *key = identity == REPLICA_IDENTITY_FULL ? nullptr : RelationGetIdentityKeyBitmap(rel);
-    StringInfo out = &s->batch;
     int at = start_message(s, proto::kRelation);
-    proto::put_u32(out, RelationGetRelid(rel));
-    proto::put_str(out, get_namespace_name(RelationGetNamespace(rel)));
-    proto::put_str(out, RelationGetRelationName(rel));
-    proto::put_u8(out, static_cast<uint8>(identity));
-    proto::put_u16(out, static_cast<uint16>(e->ncols));
-    for (int i = 0; i < e->ncols; ++i) {
-        Form_pg_attribute att = TupleDescAttr(desc, e->cols[i].attnum - 1);
-        uint8 flags = 0;
-        if (identity == REPLICA_IDENTITY_FULL || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, key))
-            flags |= proto::kColumnKey;
-        if (e->cols[i].binary)
-            flags |= proto::kColumnBinary;
-        proto::put_u8(out, flags);
-        proto::put_str(out, NameStr(att->attname));
-        proto::put_u32(out, att->atttypid);
-        proto::put_u32(out, static_cast<uint32>(att->atttypmod));
-        proto::put_str(out, qualified_type_name(att->atttypid));
-    }
+    encode::relation_body(&s->batch, rel, e->cols, e->ncols);
     end_message(s, at);
     e->schema_sent = true;
 }
@@ -257,26 +212,7 @@ write_tuple(StringInfo out, RelEntry *e, Relation rel, HeapTuple tuple)
     Datum *values = static_cast<Datum *>(palloc(sizeof(Datum) * desc->natts));
     bool *nulls = static_cast<bool *>(palloc(sizeof(bool) * desc->natts));
     heap_deform_tuple(tuple, desc, values, nulls);
-    proto::put_u16(out, static_cast<uint16>(e->ncols));
-    for (int i = 0; i < e->ncols; ++i) {
-        Column &c = e->cols[i];
-        int idx = c.attnum - 1;
-        Form_pg_attribute att = TupleDescAttr(desc, idx);
-        if (nulls[idx]) {
-            proto::put_u8(out, proto::kNull);
-        } else if (att->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(values[idx]))) {
-            // A TOASTed value the change did not touch: WAL does not have it.
-            proto::put_u8(out, proto::kUnchanged);
-        } else if (c.binary) {
-            bytea *b = SendFunctionCall(&c.out, values[idx]);
-            proto::put_u8(out, proto::kBinary);
-            proto::put_bytes(out, VARDATA(b), VARSIZE(b) - VARHDRSZ);
-        } else {
-            char *text = OutputFunctionCall(&c.out, values[idx]);
-            proto::put_u8(out, proto::kText);
-            proto::put_bytes(out, text, static_cast<uint32>(strlen(text)));
-        }
-    }
+    encode::tuple(out, desc, e->cols, e->ncols, values, nulls, true);
 }
 
 // ---------------------------------------------------------------- callbacks

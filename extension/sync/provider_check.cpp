@@ -50,7 +50,7 @@ list_elements(const std::string &list)
 } // namespace
 
 ProviderFacts
-check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &tables)
+check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &tables, bool logical)
 {
     pq::Result r =
         conn.exec("SELECT pg_catalog.current_setting('wal_level'),"
@@ -62,25 +62,26 @@ check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &t
     const std::string &where = conn.description();
     ProviderFacts facts;
     std::string wal_level(r.value(0, 0));
-    if (wal_level != "logical")
+    if (logical && wal_level != "logical")
         throw pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                         "the provider's wal_level is \"" + wal_level + "\"; pymigrate needs \"logical\"",
-                        "Provider: " + where + ".", "Set wal_level = logical on the provider and restart it.");
+                        "Provider: " + where + ".", "Set wal_level = logical on the provider and restart it, or capture its changes with "
+                        "triggers instead (options => '{\"capture\": \"trigger\"}').");
     if (r.is_null(0, 1))
         throw pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the provider database has no pymigrate extension",
                         "Provider: " + where + ".",
                         "Run CREATE EXTENSION pymigrate in the provider database (its library is the output "
                         "plugin that captures the changes).");
-    if (r.value(0, 2) == "t")
+    if (logical && r.value(0, 2) == "t")
         throw pg::Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                         "the provider is a standby; PostgreSQL 15 decodes changes only on a primary",
                         "Provider: " + where + ".", "Subscribe to the primary server.");
-    if (r.value(0, 3) != "t")
+    if (logical && r.value(0, 3) != "t")
         throw pg::Error(
             ERRCODE_INSUFFICIENT_PRIVILEGE, "the provider's user has neither the REPLICATION attribute nor superuser",
             "Provider: " + where + ".", "ALTER ROLE ... REPLICATION on the provider, or connect as another user.");
     facts.superuser = r.value(0, 4) == "t";
-    if (!r.is_null(0, 5)) {
+    if (logical && !r.is_null(0, 5)) {
         facts.plugin_libraries = std::string(r.value(0, 5));
         auto elements = list_elements(facts.plugin_libraries);
         facts.plugin_listed = std::find(elements.begin(), elements.end(), "pymigrate") != elements.end();
@@ -88,7 +89,9 @@ check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &t
             throw pg::Error(ERRCODE_INSUFFICIENT_PRIVILEGE, "the provider does not allow pymigrate as an output plugin",
                             "Its output_plugin_libraries is \"" + facts.plugin_libraries + "\". Provider: " + where +
                                 ".",
-                            "Add pymigrate to output_plugin_libraries on the provider and reload it.");
+                            "Add pymigrate to output_plugin_libraries on the provider and reload it (ALTER SYSTEM SET "
+                            "output_plugin_libraries = ..., 'pymigrate'; SELECT pg_reload_conf()), or use capture "
+                            "trigger.");
     }
 
     std::string names = "{";

@@ -23,7 +23,10 @@ struct ProviderFacts {
 // when the provider cannot serve `tables`: not reachable, a standby,
 // wal_level below logical, no pymigrate extension, the plugin not allowed
 // for a non-superuser, a table missing or not an ordinary table.
-ProviderFacts check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &tables);
+// With `logical` false (trigger capture), wal_level and the output plugin
+// do not matter.
+ProviderFacts check_provider(pg::RemoteConnection &conn, const std::vector<SubscribedTable> &tables,
+                             bool logical = true);
 
 // When the provider's output_plugin_libraries does not list pymigrate and we
 // connect as a superuser, allows it for this session only (SET).

@@ -6,7 +6,10 @@
 #include "pg/guard.hpp"
 #include "pg/remote.hpp"
 #include "pg/spi.hpp"
+#include "sync/capture.hpp"
 #include "sync/catalog.hpp"
+#include "sync/options.hpp"
+#include "sync/options_check.hpp"
 #include "sync/provider_check.hpp"
 #include "sync/status.hpp"
 #include "worker/worker.hpp"
@@ -199,7 +202,7 @@ resolve_local_table(Spi &spi, const std::string &spec, bool copy_data)
                         "table " + qualified + " is not empty; the initial copy needs empty tables", {},
                         "Empty it, or pass copy_data => false if it already holds the provider's rows.");
     }
-    // The provider's table has the same name unless mapped (a later feature).
+    // The provider's table has the same name unless mapped (set_remote_name).
     t.remote_schema = t.local_schema;
     t.remote_table = t.local_table;
     t.state = copy_data ? 'i' : 'r';
@@ -226,14 +229,36 @@ insert_tables(Spi &spi, int32_t subid, const std::vector<SubscribedTable> &table
 {
     for (const auto &t : tables)
         spi.execute("INSERT INTO pymigrate.subscription_table "
-                    "(subscription_id, local_schema, local_table, remote_schema, remote_table, state) "
-                    "VALUES ($1, $2, $3, $4, $5, $6)",
+                    "(subscription_id, local_schema, local_table, remote_schema, remote_table, state, options) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     {{INT4OID, std::to_string(subid)},
                      {NAMEOID, t.local_schema},
                      {NAMEOID, t.local_table},
                      {NAMEOID, t.remote_schema},
                      {NAMEOID, t.remote_table},
-                     {CHAROID, std::string(1, t.state)}});
+                     {CHAROID, std::string(1, t.state)},
+                     {JSONBOID, t.options}});
+}
+
+std::string
+jsonb_arg(FunctionCallInfo fcinfo, int i)
+{
+    Datum d = PG_GETARG_DATUM(i);
+    char *s = pg_call([d] { return DatumGetCString(DirectFunctionCall1(jsonb_out, d)); });
+    std::string out(s);
+    pfree(s);
+    return out;
+}
+
+// Two provider tables must not feed one local table, nor one provider table two.
+void
+check_remote_unique(const std::vector<SubscribedTable> &tables)
+{
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto &t : tables)
+        if (!seen.insert({t.remote_schema, t.remote_table}).second)
+            throw Error(ERRCODE_DUPLICATE_OBJECT, "two tables of the subscription read the provider's table " +
+                                                      qualified_name(t.remote_schema, t.remote_table));
 }
 
 // Takes the subscription's lock until the end of the transaction: a worker
@@ -260,11 +285,19 @@ existing(const std::string &name, LOCKMODE mode)
 // wrong there with the provider named.
 void
 check_provider_now(const std::string &dsn, const std::string &subname, const std::vector<SubscribedTable> &tables,
-                   const std::string *slot_must_not_exist)
+                   const std::string *slot_must_not_exist, const std::map<TableKey, TableOptions> &table_options,
+                   bool logical)
 {
     pg::RemoteConnection conn(dsn, "provider of subscription " + subname);
-    (void)check_provider(conn, tables);
-    if (slot_must_not_exist) {
+    (void)check_provider(conn, tables, logical);
+    if (!logical)
+        check_capture_provider(conn);
+    Spi spi;
+    for (const auto &t : tables) {
+        auto it = table_options.find({t.local_schema, t.local_table});
+        check_mapping_remote(conn, spi, t, it == table_options.end() ? TableOptions{} : it->second);
+    }
+    if (slot_must_not_exist && logical) {
         pq::Result r =
             conn.exec("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {*slot_must_not_exist});
         if (r.rows() > 0)
@@ -307,6 +340,11 @@ stop_worker(int32_t subid)
 void
 drop_slot_on_provider(const Subscription &s)
 {
+    if (parse_subscription_options(s.options).capture == "trigger") {
+        pg::RemoteConnection conn(s.provider_dsn, "provider of subscription " + s.name);
+        capture_stop_remote(conn, s);
+        return;
+    }
     pg::RemoteConnection conn(dsn_with(s.provider_dsn, "replication", "database"),
                               "provider of subscription " + s.name);
     pq::Result r =
@@ -337,13 +375,8 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
     std::string slot = opt_text(fcinfo, 6).value_or("pymigrate_" + name);
     std::string sync_commit = req_text(fcinfo, 7, "synchronous_commit");
     std::string forward = req_text(fcinfo, 8, "forward_origins");
-    std::string options = "{}";
-    if (!PG_ARGISNULL(9)) {
-        Datum d = PG_GETARG_DATUM(9);
-        char *s = pg_call([d] { return DatumGetCString(DirectFunctionCall1(jsonb_out, d)); });
-        options = s;
-        pfree(s);
-    }
+    std::string options = PG_ARGISNULL(9) ? "{}" : jsonb_arg(fcinfo, 9);
+    std::string table_options = PG_ARGISNULL(10) ? "{}" : jsonb_arg(fcinfo, 10);
 
     check_subscription_name(name);
     check_dsn(dsn);
@@ -354,18 +387,22 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
     check_forward_origins(forward);
     std::string origin = "pymigrate_" + name;
 
+    SubscriptionOptions so = parse_subscription_options(options);
+    bool logical = so.capture == "logical";
+    if (!logical && forward != "none")
+        throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "forward_origins \"" + forward + "\" needs capture logical",
+                    "Capture triggers do not record changes applied by replication (that is how they avoid loops).");
     Spi spi;
-    // Part 1 knows no options yet; later features add theirs here.
-    if (spi.scalar("SELECT jsonb_typeof($1)", {{JSONBOID, options}}, true) != "object")
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "options must be a JSON object");
-    auto keys = spi.scalar("SELECT string_agg(k, ', ') FROM jsonb_object_keys($1) k", {{JSONBOID, options}}, true);
-    if (keys)
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "unknown subscription option(s): " + *keys);
     if (spi.scalar("SELECT 1 FROM pymigrate.subscription WHERE name = $1", {{TEXTOID, name}}, true))
         throw Error(ERRCODE_DUPLICATE_OBJECT, "subscription \"" + name + "\" already exists");
     if (spi.scalar("SELECT 1 FROM pymigrate.subscription WHERE slot_name = $1", {{NAMEOID, slot}}, true))
         throw Error(ERRCODE_DUPLICATE_OBJECT, "slot_name \"" + slot + "\" is used by another subscription");
     auto subscribed = resolve_local_tables(spi, *tables, copy_data, "tables");
+    auto topts = parse_table_options_arg(spi, table_options, subscribed);
+    for (auto &t : subscribed)
+        set_remote_name(spi, t, topts[{t.local_schema, t.local_table}]);
+    check_remote_unique(subscribed);
+    so = check_options(spi, so, dsn, subscribed, topts);
     for (const auto &t : subscribed) {
         auto other = spi.scalar("SELECT s.name FROM pymigrate.subscription_table t JOIN pymigrate.subscription s "
                                 "ON s.id = t.subscription_id WHERE t.local_schema = $1 AND t.local_table = $2",
@@ -381,7 +418,7 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
                     "SELECT pg_replication_origin_drop('" +
                         origin + "') if nothing uses it.");
     if (connect)
-        check_provider_now(dsn, name, subscribed, &slot);
+        check_provider_now(dsn, name, subscribed, &slot, topts, logical);
 
     auto id = spi.scalar("INSERT INTO pymigrate.subscription (name, provider_dsn, enabled, slot_name, origin_name, "
                          "copy_data, synchronous_commit, forward_origins, options) "
@@ -394,7 +431,7 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
                           {BOOLOID, copy_data ? "t" : "f"},
                           {TEXTOID, sync_commit},
                           {TEXTOID, forward},
-                          {JSONBOID, options}});
+                          {JSONBOID, to_json(so)}});
     insert_tables(spi, std::stoi(*id), subscribed);
     // The origin is created here, in the same transaction, so that a
     // subscription never exists without it.
@@ -412,6 +449,11 @@ PYMIGRATE_FUNCTION(pymigrate_alter_subscription)
     bool copy_data = req_bool(fcinfo, 4, "copy_data");
     auto sync_commit = opt_text(fcinfo, 5);
     auto forward = opt_text(fcinfo, 6);
+    std::optional<std::string> options_patch, table_patch;
+    if (!PG_ARGISNULL(7))
+        options_patch = jsonb_arg(fcinfo, 7);
+    if (!PG_ARGISNULL(8))
+        table_patch = jsonb_arg(fcinfo, 8);
     if (dsn)
         check_dsn(*dsn);
     if (sync_commit)
@@ -450,12 +492,57 @@ PYMIGRATE_FUNCTION(pymigrate_alter_subscription)
             throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "a subscription must keep at least one table", {},
                         "Drop the subscription instead.");
     }
-    if ((dsn || !added.empty()) && s.enabled) {
-        std::vector<SubscribedTable> all = added;
-        for (const auto &t : s.tables)
-            all.push_back(t);
-        check_provider_now(dsn.value_or(s.provider_dsn), name, all, nullptr);
+    // The tables after the change, with their options (stored, then patched).
+    std::vector<SubscribedTable> after;
+    for (const auto &t : s.tables) {
+        bool gone = false;
+        for (const auto &r : removed)
+            gone = gone || (r.local_schema == t.local_schema && r.local_table == t.local_table);
+        if (!gone)
+            after.push_back(t);
     }
+    size_t first_added = after.size();
+    for (const auto &t : added)
+        after.push_back(t);
+    std::map<TableKey, std::string> patches;
+    if (table_patch)
+        patches = split_table_options(spi, *table_patch, after);
+    std::map<TableKey, TableOptions> topts;
+    for (size_t i = 0; i < after.size(); ++i) {
+        SubscribedTable &t = after[i];
+        TableKey key{t.local_schema, t.local_table};
+        std::string where = "table_options of " + qualified_name(t.local_schema, t.local_table);
+        std::string json = i < first_added ? t.options : "{}";
+        if (patches.count(key))
+            json = merge_json_objects(json, patches[key]);
+        TableOptions to = parse_table_options(json, where);
+        if (i < first_added) {
+            SubscribedTable renamed = t;
+            set_remote_name(spi, renamed, to);
+            if (renamed.remote_schema != t.remote_schema || renamed.remote_table != t.remote_table)
+                throw Error(ERRCODE_FEATURE_NOT_SUPPORTED,
+                            where + ": the provider table of a subscribed table cannot change",
+                            "It is " + qualified_name(t.remote_schema, t.remote_table) + ".",
+                            "Drop the table from the subscription (drop_tables) and add it again with the new "
+                            "mapping.");
+        } else {
+            set_remote_name(spi, t, to);
+        }
+        topts[key] = to;
+    }
+    check_remote_unique(after);
+    std::string options_json = options_patch ? merge_json_objects(s.options, *options_patch) : s.options;
+    SubscriptionOptions so = check_options(spi, parse_subscription_options(options_json),
+                                           dsn.value_or(s.provider_dsn), after, topts);
+    bool logical = so.capture == "logical";
+    if (options_patch && parse_subscription_options(s.options).capture != so.capture)
+        throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "the capture of a subscription cannot change", {},
+                    "Drop the subscription and create it again.");
+    if (!logical && forward.value_or(s.forward_origins) != "none")
+        throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "forward_origins \"all\" needs capture logical");
+    if ((dsn || !added.empty() || table_patch) && s.enabled)
+        check_provider_now(dsn.value_or(s.provider_dsn), name, after, nullptr, topts, logical);
+    added.assign(after.begin() + static_cast<long>(first_added), after.end());
 
     if (dsn)
         spi.execute("UPDATE pymigrate.subscription SET provider_dsn = $2 WHERE id = $1",
@@ -466,10 +553,17 @@ PYMIGRATE_FUNCTION(pymigrate_alter_subscription)
     if (forward)
         spi.execute("UPDATE pymigrate.subscription SET forward_origins = $2 WHERE id = $1",
                     {{INT4OID, sid}, {TEXTOID, *forward}});
+    spi.execute("UPDATE pymigrate.subscription SET options = $2 WHERE id = $1",
+                {{INT4OID, sid}, {JSONBOID, to_json(so)}});
     for (const auto &t : removed)
         spi.execute("DELETE FROM pymigrate.subscription_table WHERE subscription_id = $1 AND local_schema = $2 "
                     "AND local_table = $3",
                     {{INT4OID, sid}, {NAMEOID, t.local_schema}, {NAMEOID, t.local_table}});
+    for (size_t i = 0; i < first_added; ++i)
+        spi.execute("UPDATE pymigrate.subscription_table SET options = $4 WHERE subscription_id = $1 AND "
+                    "local_schema = $2 AND local_table = $3",
+                    {{INT4OID, sid}, {NAMEOID, after[i].local_schema}, {NAMEOID, after[i].local_table},
+                     {JSONBOID, after[i].options}});
     insert_tables(spi, s.id, added);
     spi.execute("UPDATE pymigrate.subscription SET generation = generation + 1 WHERE id = $1", {{INT4OID, sid}});
     pymigrate::worker::wake_manager_at_commit();

@@ -2,6 +2,8 @@
 // shmem_request / shmem_startup hooks, chained after whatever was there.
 #include "sync/status.hpp"
 
+#include <cmath>
+
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -105,6 +107,22 @@ read_status(int32 subid, SubStatus *out)
         *out = *s;
     SpinLockRelease(&shared->mutex);
     return s != nullptr;
+}
+
+void
+update_rate(SubStatus &s, uint64 changes, TimestampTz now)
+{
+    if (s.rate_at == 0 || now <= s.rate_at) {
+        if (s.rate_at == 0) {
+            s.rate_at = now;
+            s.apply_rate = 0;
+        }
+        return;
+    }
+    double seconds = static_cast<double>(now - s.rate_at) / 1e6;
+    double alpha = 1.0 - exp(-seconds / 2.0);
+    s.apply_rate += alpha * (static_cast<double>(changes) / seconds - s.apply_rate);
+    s.rate_at = now;
 }
 
 void

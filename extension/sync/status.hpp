@@ -43,7 +43,11 @@ struct SubStatus {
     XLogRecPtr flushed_lsn;  // provider position reported flushed
     uint64 changes_applied;  // rows inserted, updated, deleted (committed)
     uint64 txns_applied;
-    uint64 conflicts; // rows an update/delete did not find
+    uint64 not_found; // rows an update/delete did not find
+    uint64 conflicts; // conflicts met (conflict.hpp), not_found included
+    double apply_rate; // changes per second, smoothed over a few seconds
+    TimestampTz rate_at; // when apply_rate was last updated
+    bool held;        // the last run stopped on a held conflict; cleared when a transaction applies
     int32 copy_tables_total;
     int32 copy_tables_done;
     uint64 copy_rows; // rows copied so far in the running copy
@@ -82,6 +86,10 @@ update_status(int32 subid, F &&f)
         f(*s);
     SpinLockRelease(&shared->mutex);
 }
+
+// Folds `changes` applied since the last call into s.apply_rate (an
+// exponential average with a time constant of 2 s). Call under the lock.
+void update_rate(SubStatus &s, uint64 changes, TimestampTz now);
 
 // Forgets a dropped subscription's slot.
 void forget_status(int32 subid);

@@ -18,8 +18,10 @@ namespace {
 const char *
 state_name(const SubStatus &s, double lag_seconds, TimestampTz now)
 {
+    if (s.held || (s.pid == 0 && s.failures > 0))
+        return "error";
     if (s.pid == 0)
-        return s.failures > 0 ? "error" : "initializing";
+        return "initializing";
     switch (s.phase) {
     case Phase::Copying:
         return "copying";
@@ -52,8 +54,8 @@ runtime(FunctionCallInfo fcinfo)
     TimestampTz now = GetCurrentTimestamp();
     for (int i = 0; i < n; ++i) {
         const SubStatus &s = copy[i];
-        Datum v[21];
-        bool nulls[21];
+        Datum v[24];
+        bool nulls[24];
         memset(nulls, 0, sizeof(nulls));
         bool streaming = s.pid != 0 && s.phase == Phase::Streaming;
         double lag_seconds = 0;
@@ -75,7 +77,7 @@ runtime(FunctionCallInfo fcinfo)
         nulls[7] = s.flushed_lsn == InvalidXLogRecPtr;
         v[8] = Int64GetDatum(static_cast<int64>(s.changes_applied));
         v[9] = Int64GetDatum(static_cast<int64>(s.txns_applied));
-        v[10] = Int64GetDatum(static_cast<int64>(s.conflicts));
+        v[10] = Int64GetDatum(static_cast<int64>(s.not_found));
         v[11] = TimestampTzGetDatum(s.last_commit_time);
         nulls[11] = s.last_commit_time == 0;
         v[12] = TimestampTzGetDatum(s.last_msg_time);
@@ -94,6 +96,13 @@ runtime(FunctionCallInfo fcinfo)
         nulls[19] = s.last_error[0] == '\0';
         v[20] = TimestampTzGetDatum(s.last_error_time);
         nulls[20] = s.last_error_time == 0;
+        v[21] = Int64GetDatum(static_cast<int64>(s.conflicts));
+        // The rate decays to 0 when nothing was applied for a while.
+        double rate = s.apply_rate;
+        if (s.rate_at != 0 && TimestampDifferenceExceeds(s.rate_at, now, 3000))
+            rate = 0;
+        v[22] = Float8GetDatum(s.pid != 0 ? rate : 0.0);
+        v[23] = BoolGetDatum(s.held);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
     }
     return static_cast<Datum>(0);

@@ -8,13 +8,21 @@ extern "C" {
 #include "utils/guc.h"
 }
 
+#include <climits>
+
+extern "C" {
+}
+
 namespace pymigrate::sync {
 
 int sync_timeout_ms = 30000;
 int sync_max_lag_ms = 1000;
 int sync_retry_max_ms = 60000;
+int capture_poll_ms = 100;
+int conflict_log_retention_s = 7 * 24 * 3600;
 
-long manager_tick(); // sync_manager.cpp
+long manager_tick();      // sync_manager.cpp
+long conflict_log_tick(); // conflict_retention.cpp
 
 void
 init()
@@ -29,7 +37,17 @@ init()
     DefineCustomIntVariable("pymigrate.sync_retry_max", "Longest wait before a failed apply worker is started again.",
                             "The wait doubles from 1 s after each consecutive failure, up to this.", &sync_retry_max_ms,
                             60000, 1000, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("pymigrate.capture_poll",
+                            "How often an apply worker of a trigger-capture subscription reads the provider's "
+                            "change log when it found nothing new.",
+                            nullptr, &capture_poll_ms, 100, 10, 60000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable("pymigrate.conflict_log_retention",
+                            "Age after which rows of pymigrate.conflict_log are deleted (0: never).",
+                            "The manager of each database trims the log every minute.", &conflict_log_retention_s,
+                            7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     worker::register_task({"subscriptions", &manager_tick});
+    worker::register_task({"conflict log retention", &conflict_log_tick});
     if (process_shared_preload_libraries_in_progress)
         install_shmem_hooks();
 }

@@ -26,7 +26,8 @@ CREATE TABLE pymigrate.subscription (
     copy_data          boolean NOT NULL,
     synchronous_commit text NOT NULL DEFAULT 'off',
     forward_origins    text NOT NULL DEFAULT 'none' CHECK (forward_origins IN ('none', 'all')),
-    -- Room for options of later features (conflict handling, node names).
+    -- Node names, conflict rules, capture mode (validated by the functions
+    -- below; README "Sync" lists the keys).
     options            jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
     -- Bumped by alter_subscription: a running worker restarts with the change.
     generation         integer NOT NULL DEFAULT 1,
@@ -49,8 +50,12 @@ CREATE TABLE pymigrate.subscription_table (
     sync_lsn        pg_lsn,
     rows_copied     bigint,
     copied_at       timestamptz,
-    -- Room for per-table options of later features (column mapping, conflict rules).
+    -- Column mapping ("columns": {local: remote}, "ignore": [remote columns])
+    -- and conflict rules that override the subscription's.
     options         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
+    -- Trigger capture: the provider snapshot the initial copy was taken in
+    -- (changes of transactions it shows are in the copy).
+    sync_snapshot   pg_snapshot,
     PRIMARY KEY (subscription_id, local_schema, local_table),
     UNIQUE (subscription_id, remote_schema, remote_table)
 );
@@ -70,13 +75,16 @@ CREATE FUNCTION pymigrate.create_subscription(
     slot_name text DEFAULT NULL,
     synchronous_commit text DEFAULT 'off',
     forward_origins text DEFAULT 'none',
-    options jsonb DEFAULT '{}')
+    options jsonb DEFAULT '{}',
+    table_options jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'pymigrate_create_subscription';
-COMMENT ON FUNCTION pymigrate.create_subscription(text, text, text[], boolean, boolean, boolean, text, text, text, jsonb) IS
+COMMENT ON FUNCTION pymigrate.create_subscription(text, text, text[], boolean, boolean, boolean, text, text, text, jsonb, jsonb) IS
   'Subscribes this database to tables of the provider: checks both sides (unless connect => false), '
-  'creates the catalog rows and the replication origin; the apply worker then copies and streams';
+  'creates the catalog rows and the replication origin; the apply worker then copies and streams. '
+  'options: node names, conflict rules, capture mode; table_options: per local table its provider '
+  'table, column mapping and conflict rules';
 
 CREATE FUNCTION pymigrate.alter_subscription(
     name text,
@@ -85,12 +93,15 @@ CREATE FUNCTION pymigrate.alter_subscription(
     drop_tables text[] DEFAULT NULL,
     copy_data boolean DEFAULT true,
     synchronous_commit text DEFAULT NULL,
-    forward_origins text DEFAULT NULL)
+    forward_origins text DEFAULT NULL,
+    options jsonb DEFAULT NULL,
+    table_options jsonb DEFAULT NULL)
 RETURNS void
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'pymigrate_alter_subscription';
-COMMENT ON FUNCTION pymigrate.alter_subscription(text, text, text[], text[], boolean, text, text) IS
-  'Changes a subscription (provider, tables, settings); its worker restarts with the change';
+COMMENT ON FUNCTION pymigrate.alter_subscription(text, text, text[], text[], boolean, text, text, jsonb, jsonb) IS
+  'Changes a subscription (provider, tables, settings, options, per-table mapping and conflict rules; '
+  'keys given replace those stored, a JSON null removes one); its worker restarts with the change';
 
 CREATE FUNCTION pymigrate.enable_subscription(name text)
 RETURNS void
@@ -118,7 +129,8 @@ CREATE FUNCTION pymigrate._subscription_runtime(
     OUT changes_applied bigint, OUT transactions_applied bigint, OUT rows_not_found bigint,
     OUT last_applied_commit timestamptz, OUT last_message timestamptz, OUT worker_started timestamptz,
     OUT copy_tables_done integer, OUT copy_tables_total integer, OUT copy_rows bigint, OUT copy_table text,
-    OUT retries integer, OUT last_error text, OUT last_error_time timestamptz)
+    OUT retries integer, OUT last_error text, OUT last_error_time timestamptz,
+    OUT conflicts bigint, OUT apply_rate double precision, OUT held boolean)
 RETURNS SETOF record
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'pymigrate_subscription_runtime';
@@ -132,12 +144,18 @@ AS 'MODULE_PATHNAME', 'pymigrate_subscription_runtime';
 --   streaming     streaming and lag_seconds is at most pymigrate.sync_max_lag
 --                 (default 1 s): caught up enough to serve traffic
 --   error         the last worker run failed (last_error says why); it is
---                 retried with back-off (retries counts the failures)
+--                 retried with back-off (retries counts the failures). A
+--                 change held by conflict handling (strategy 'error', a
+--                 failing custom resolver) keeps this state, with
+--                 held = true, until the retry applies it
 -- lag_seconds: how old (provider commit time against this server's clock)
 -- the remote transaction being applied is; 0 when the worker has applied
 -- everything the provider sent. lag_bytes: WAL between the newest
 -- provider position received and the position applied. Both are NULL
--- when no worker streams. Counters are since the server started.
+-- when no worker streams. Counters are since the server started:
+-- conflicts counts the conflicts met (pymigrate.conflict_log has each),
+-- apply_rate is changes applied per second over the last few seconds.
+-- capture, strategy, local_node and remote_node come from the options.
 CREATE VIEW pymigrate.subscription_status AS
 SELECT s.name, s.enabled,
        CASE WHEN NOT s.enabled THEN 'disabled' ELSE coalesce(r.state, 'initializing') END AS state,
@@ -152,14 +170,20 @@ SELECT s.name, s.enabled,
          AS tables_ready,
        (SELECT count(*) FROM pymigrate.subscription_table t WHERE t.subscription_id = s.id)::integer AS tables,
        r.worker_pid, r.worker_started, coalesce(r.retries, 0) AS retries, r.last_error_time,
-       s.slot_name, s.id AS subscription_id
+       s.slot_name, s.id AS subscription_id,
+       coalesce(r.conflicts, 0) AS conflicts, coalesce(r.apply_rate, 0) AS apply_rate,
+       coalesce(r.held, false) AS held,
+       coalesce(s.options->>'capture', 'logical') AS capture,
+       coalesce(s.options->>'strategy', 'last_write_wins') AS strategy,
+       coalesce(s.options->>'local_node', current_database()) AS local_node,
+       s.options->>'remote_node' AS remote_node
 FROM pymigrate.subscription s
 LEFT JOIN pymigrate._subscription_runtime() r ON r.subscription_id = s.id;
 COMMENT ON VIEW pymigrate.subscription_status IS
   'State, lag, progress and last error of each subscription (states: disabled, initializing, copying, catchup, streaming, error)';
 GRANT SELECT ON pymigrate.subscription_status TO PUBLIC;
 
-REVOKE ALL ON FUNCTION pymigrate.create_subscription(text, text, text[], boolean, boolean, boolean, text, text, text, jsonb),
-  pymigrate.alter_subscription(text, text, text[], text[], boolean, text, text),
+REVOKE ALL ON FUNCTION pymigrate.create_subscription(text, text, text[], boolean, boolean, boolean, text, text, text, jsonb, jsonb),
+  pymigrate.alter_subscription(text, text, text[], text[], boolean, text, text, jsonb, jsonb),
   pymigrate.enable_subscription(text), pymigrate.disable_subscription(text),
   pymigrate.drop_subscription(text, boolean, boolean) FROM PUBLIC;

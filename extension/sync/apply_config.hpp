@@ -1,0 +1,17 @@
+// Hands a subscription's configuration to the apply code: per table the
+// route (local and provider names, column mapping, conflict rules) for
+// apply_relmap.hpp, and the node names for conflict.hpp.
+#pragma once
+
+#include <cstdint>
+
+#include "sync/catalog.hpp"
+
+namespace pymigrate::sync {
+
+// `remote_sysid`: the provider's system identifier (ties between equal node
+// names). Throws pg::Error naming what is wrong in the stored options (or a
+// resolver that no longer exists). Call inside a transaction.
+void configure_apply(const Subscription &sub, uint64_t remote_sysid);
+
+} // namespace pymigrate::sync
