@@ -6,6 +6,25 @@
 
 using namespace pymigrate::cli;
 
+namespace {
+
+// CLI11 lists a parent's options only in the parent's help; every command's
+// help says which common flags it takes too (they may follow the command).
+void
+add_common_flags_note(CLI::App &app)
+{
+    for (CLI::App *sub : app.get_subcommands({})) {
+        std::string footer = sub->get_footer();
+        sub->footer((footer.empty() ? "" : footer + "\n\n") +
+                    "Common flags (before or after the command): --monolith DSN (or $PYMIGRATE_MONOLITH), "
+                    "--service DSN\n(or $PYMIGRATE_SERVICE), --json, -v. Exit codes: 0 done, 1 failed, 2 bad usage "
+                    "or configuration,\n3 a check found problems.");
+        add_common_flags_note(*sub);
+    }
+}
+
+} // namespace
+
 int
 main(int argc, char **argv)
 {
@@ -39,6 +58,7 @@ main(int argc, char **argv)
     };
     for (Register r : commands)
         r(app, global, exit_code);
+    add_common_flags_note(app);
 
     try {
         app.parse(argc, argv);
