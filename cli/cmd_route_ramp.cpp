@@ -103,8 +103,19 @@ Ramp::sync()
     };
     if (sync_monolith_)
         merge(read_sync_status(store_.monolith()), "monolith");
-    if (sync_service_ && service_)
-        merge(read_sync_status(*service_), "service");
+    if (sync_service_ && service_) {
+        // The service database going away mid-ramp is exactly what the gates
+        // are for: a failed sync gate (and a rollback), not a failed command.
+        try {
+            merge(read_sync_status(*service_), "service");
+        } catch (const pq::Error &e) {
+            router::SyncStatus down;
+            down.broken = true;
+            down.detail = std::string("unreachable: ") + e.what();
+            merge(down, "service");
+            service_.reset();
+        }
+    }
     return combined;
 }
 
@@ -216,7 +227,8 @@ Ramp::run()
         sync_monolith_ = sync_service_ = false; // --force: sync is not a gate
 
     int from = rule_.enabled ? rule_.basis_points : 0;
-    auto plan = router::ramp_steps(from, to, step);
+    // Already there: nothing to set, only --hold to watch.
+    auto plan = from == to ? std::vector<int>{} : router::ramp_steps(from, to, step);
     out() << "ramping " << o_.service << " from " << percent_text(from) << " to " << percent_text(to) << " in "
           << plan.size() << " step(s), " << o_.every << " each";
     if (limits_.max_error_rate)
