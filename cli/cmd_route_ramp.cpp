@@ -111,7 +111,8 @@ Ramp::sync()
         } catch (const pq::Error &e) {
             router::SyncStatus down;
             down.broken = true;
-            down.detail = std::string("unreachable: ") + e.what();
+            std::string what = e.what();
+            down.detail = "unreachable: " + what.substr(0, what.find('\n')); // libpq's first line says it
             merge(down, "service");
             service_.reset();
         }
@@ -229,8 +230,11 @@ Ramp::run()
     int from = rule_.enabled ? rule_.basis_points : 0;
     // Already there: nothing to set, only --hold to watch.
     auto plan = from == to ? std::vector<int>{} : router::ramp_steps(from, to, step);
-    out() << "ramping " << o_.service << " from " << percent_text(from) << " to " << percent_text(to) << " in "
-          << plan.size() << " step(s), " << o_.every << " each";
+    if (plan.empty())
+        out() << o_.service << " is at " << percent_text(to) << " already";
+    else
+        out() << "ramping " << o_.service << " from " << percent_text(from) << " to " << percent_text(to) << " in "
+              << plan.size() << " step(s), " << o_.every << " each";
     if (limits_.max_error_rate)
         out() << "; gates: error rate <= " << o_.max_error_rate;
     if (limits_.max_p95_us)

@@ -117,14 +117,14 @@ ok "$paths API paths in $out/$service/openapi.yaml; the FastAPI service answered
 # ---------------------------------------------------------------------------
 step "Create the service database and sync it with the monolith, both directions"
 "${psql_s[@]}" -f "$out/$service/schema.sql" >/dev/null || fail "the generated schema did not apply to the service database"
-show "$pymigrate" sync setup --tables "$(IFS=,; echo "${support_tables[*]}")" --conflict last_write_wins ||
+show "$pymigrate" sync setup --tables "$(IFS=,; echo "${support_tables[*]}")" --name support --conflict last_write_wins ||
     fail "pymigrate sync setup failed"
 for t in "${support_tables[@]}"; do
     m=$("${psql_m[@]}" -c "SELECT count(*) FROM $t") s=$("${psql_s[@]}" -c "SELECT count(*) FROM $t")
     [[ "$m" == "$s" ]] || fail "$t: $m rows in the monolith, $s in the service"
     synced=$((${synced:-0} + s))
 done
-show "$pymigrate" sync status
+show "$pymigrate" sync status --name support
 ok "$synced rows copied; both directions streaming"
 
 # ---------------------------------------------------------------------------
@@ -161,12 +161,12 @@ ticket7_conflict() { # the outcome of the latest conflict on ticket 7 logged aft
     "${@:2}" -c "SELECT outcome FROM pymigrate.conflict_log WHERE id > $1 AND key = '{\"id\": 7}' ORDER BY id DESC LIMIT 1"
 }
 mono_seen=$(last_conflict "${psql_m[@]}") svc_seen=$(last_conflict "${psql_s[@]}")
-"$pymigrate" sync pause >/dev/null || fail "sync pause failed"
+"$pymigrate" sync pause --name support >/dev/null || fail "sync pause failed"
 say "sync paused; ticket 7 edited in the monolith, then in the service; sync resumed"
 "${psql_m[@]}" -c "UPDATE support_tickets SET subject = 'Refund not received (edited in the monolith)' WHERE id = 7"
 sleep 0.2
 "${psql_s[@]}" -c "UPDATE support_tickets SET subject = 'Refund not received (edited in the service)' WHERE id = 7"
-"$pymigrate" sync resume >/dev/null || fail "sync resume failed"
+"$pymigrate" sync resume --name support >/dev/null || fail "sync resume failed"
 ticket7_settled() {
     [[ -n "$(ticket7_conflict "$mono_seen" "${psql_m[@]}")" && -n "$(ticket7_conflict "$svc_seen" "${psql_s[@]}")" &&
        "$("${psql_m[@]}" -c "SELECT subject FROM support_tickets WHERE id = 7")" == \
@@ -218,15 +218,15 @@ step "Trip a health gate: the service database goes down under load"
 "${app_env[@]}" "${pgbench[@]}" -n -c 4 -j 2 -T $((${hold%s} + 4)) -R 300 -D tickets=$tickets -D agents=$agents \
     -f "$top/demo/workload/support.sql" "$PM_MONOLITH_DSN" >"$out/app-outage.log" 2>&1 &
 app_pid=$!
+# The gate watcher's lines appear as they happen.
 "$pymigrate" route ramp "$service" --to 100 --hold "$hold" --max-error-rate 1% --min-statements 5 \
-    --reason "demo: watching" >"$out/ramp-hold.log" 2>&1 &
+    --reason "demo: watching" > >(sed -u 's/^/      /') 2>&1 &
 watch_pid=$!
 sleep 3
 say "stopping the service database (pg_ctl stop -m fast)..."
 "$pm_cluster" stop "$PM_SERVICE_DIR" >/dev/null
 rc=0
 wait "$watch_pid" || rc=$?
-sed 's/^/      /' "$out/ramp-hold.log"
 ((rc == 3)) || fail "the gate watcher should roll back and exit 3 (exit $rc)"
 wait "$app_pid" || { cat "$out/app-outage.log"; fail "the application saw errors during the outage"; }
 grep -q "number of failed transactions: 0 " "$out/app-outage.log" || { cat "$out/app-outage.log"; fail "failed transactions during the outage"; }
@@ -238,16 +238,20 @@ ok "rolled back to the monolith automatically; $outage_tx application transactio
 
 # ---------------------------------------------------------------------------
 step "After the outage: sync catches up and the databases agree again"
-wait_until 120 "waiting for sync to stream again" \
-    bash -c "\"$pymigrate\" sync status --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if all(s[\"state\"] == \"streaming\" for s in d[\"directions\"]) else 1)'" ||
-    { show "$pymigrate" sync status; fail "sync did not resume after the service came back"; }
+both_streaming() {
+    "$pymigrate" sync status --name support --json |
+        json_get 'exit(0 if all(s["state"] == "streaming" for s in d["directions"]) else 1)'
+}
+wait_until 120 "waiting for sync to stream again" both_streaming ||
+    { show "$pymigrate" sync status --name support; fail "sync did not resume after the service came back"; }
 show "$pymigrate" validate "${validate_args[@]}" || fail "the databases differ after the outage"
 ok "consistent again"
 
 # ---------------------------------------------------------------------------
 step "Summary"
 show "$pymigrate" route history "$service" --limit 8
-for entry in "${step_times[@]}"; do printf '      step %-3s %ss\n' "${entry%%:*}" "${entry#*:}"; done
+say "time per step:"
+printf '      %s\n' "${step_times[@]}"
 say "rows copied: $synced; conflicts: $conflicts; application transactions during the outage: $outage_tx, 0 failed"
 say "files: analysis $out/analysis.json, picture $out/services.svg, service $out/$service"
 say "total time: $((SECONDS - t0))s"

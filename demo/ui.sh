@@ -11,11 +11,12 @@ declare -a step_times=()
 step() {
     step_no=$((step_no + 1))
     step_t0=$SECONDS
+    step_title=$1
     echo
     echo "${bold}[$step_no] $*${reset}"
 }
 ok() {
-    step_times+=("$step_no:$((SECONDS - step_t0))")
+    step_times+=("$(printf '%4ss  [%s] %s' $((SECONDS - step_t0)) "$step_no" "$step_title")")
     echo "    ${green}✓${reset} $* ($((SECONDS - step_t0))s)"
 }
 fail() {
