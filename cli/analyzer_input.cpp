@@ -28,10 +28,20 @@ AnalyzerInput::add_options(CLI::App &cmd)
                    "the server's log_line_prefix, for a stderr log (must contain %c and %x)");
 }
 
+// $PYMIGRATE_MONOLITH, set once for a whole migration, must not stop
+// `generate --from FILE` from working: only a --monolith typed on the command
+// line competes with a file source.
+bool
+AnalyzerInput::reads_monolith(const GlobalOptions &global) const
+{
+    bool file_source = !ddl.empty() || !sqlite.empty() || !from.empty();
+    return !global.monolith.empty() && (global.monolith_explicit || !file_source);
+}
+
 void
 AnalyzerInput::check(const GlobalOptions &global) const
 {
-    int n = !global.monolith.empty() + !ddl.empty() + !sqlite.empty() + !from.empty();
+    int n = reads_monolith(global) + !ddl.empty() + !sqlite.empty() + !from.empty();
     if (n != 1)
         throw CLI::ValidationError("give exactly one source: --monolith DSN, --ddl FILE, --sqlite FILE or --from "
                                    "ANALYSIS.json" +
@@ -44,7 +54,7 @@ AnalyzerInput::check(const GlobalOptions &global) const
 analyzer::Model
 AnalyzerInput::load(const GlobalOptions &global) const
 {
-    analyzer::Source src = !global.monolith.empty() ? analyzer::load_postgres(global.monolith)
+    analyzer::Source src = reads_monolith(global) ? analyzer::load_postgres(global.monolith)
                            : !ddl.empty()           ? analyzer::load_ddl(ddl)
                                                     : analyzer::load_sqlite(sqlite);
     std::optional<analyzer::StatementLog> statement_log;

@@ -23,6 +23,8 @@ struct AnalyzerInput {
     // Exactly one source: --monolith, --ddl, --sqlite or --from. Throws
     // CLI::ValidationError otherwise.
     void check(const GlobalOptions &global) const;
+    // Whether the source is the --monolith database.
+    bool reads_monolith(const GlobalOptions &global) const;
     bool
     from_analysis() const
     {

@@ -412,7 +412,11 @@ register_route(CLI::App &app, GlobalOptions &global, int &exit_code)
     auto *route = app.add_subcommand("route", "Route application traffic between the monolith and a service");
     route->require_subcommand(1);
     route->footer("The routes live in the monolith database (--monolith); applications pick up changes at once\n"
-                  "through the shim (libpymigrate.so). Run `pymigrate route COMMAND --help` for each command.");
+                  "through the shim (libpymigrate.so). Run `pymigrate route COMMAND --help` for each command.\n"
+                  "Examples:\n"
+                  "  pymigrate route set billing --tables invoices,payments --target-dsn 'host=db2 dbname=billing'\n"
+                  "  pymigrate route ramp billing --to 100 --step 5 --every 30s --max-error-rate 1%\n"
+                  "  pymigrate route rollback billing");
 
     auto set_opts = std::make_shared<SetOptions>();
     auto *set = route->add_subcommand("set", "Create or change a service's route");

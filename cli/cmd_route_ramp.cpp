@@ -104,8 +104,20 @@ Ramp::sync()
     };
     if (sync_monolith_)
         merge(read_sync_status(store_.monolith()), "monolith");
-    if (sync_service_ && service_)
-        merge(read_sync_status(*service_), "service");
+    if (sync_service_ && service_) {
+        // The service database going away mid-ramp is exactly what the gates
+        // are for: a failed sync gate (and a rollback), not a failed command.
+        try {
+            merge(read_sync_status(*service_), "service");
+        } catch (const pq::Error &e) {
+            router::SyncStatus down;
+            down.broken = true;
+            std::string what = e.what();
+            down.detail = "unreachable: " + what.substr(0, what.find('\n')); // libpq's first line says it
+            merge(down, "service");
+            service_.reset();
+        }
+    }
     return combined;
 }
 
@@ -224,9 +236,13 @@ Ramp::run()
         sync_monolith_ = sync_service_ = false; // --force: sync is not a gate
 
     int from = rule_.enabled ? rule_.basis_points : 0;
-    auto plan = router::ramp_steps(from, to, step);
-    out() << "ramping " << o_.service << " from " << percent_text(from) << " to " << percent_text(to) << " in "
-          << plan.size() << " step(s), " << o_.every << " each";
+    // Already there: nothing to set, only --hold to watch.
+    auto plan = from == to ? std::vector<int>{} : router::ramp_steps(from, to, step);
+    if (plan.empty())
+        out() << o_.service << " is at " << percent_text(to) << " already";
+    else
+        out() << "ramping " << o_.service << " from " << percent_text(from) << " to " << percent_text(to) << " in "
+              << plan.size() << " step(s), " << o_.every << " each";
     if (limits_.max_error_rate)
         out() << "; gates: error rate <= " << o_.max_error_rate;
     if (limits_.max_p95_us)

@@ -242,7 +242,10 @@ register_sync(CLI::App &app, GlobalOptions &global, int &exit_code)
     auto *cmd = app.add_subcommand("sync", "Keep the monolith and a service database equal, in both directions");
     cmd->require_subcommand(1);
     cmd->footer("Every command takes --monolith DSN and --service DSN (or PYMIGRATE_MONOLITH / PYMIGRATE_SERVICE).\n"
-                "Run `pymigrate sync COMMAND --help` for each command.");
+                "Run `pymigrate sync COMMAND --help` for each command.\n"
+                "Examples:\n"
+                "  pymigrate sync setup --tables users,user_addresses\n"
+                "  pymigrate sync status --json");
 
     struct SetupArgs {
         std::vector<std::string> tables;

@@ -12,6 +12,9 @@ namespace pymigrate::cli {
 // Flags that mean the same in every subcommand.
 struct GlobalOptions {
     std::string monolith; // --monolith DSN (or $PYMIGRATE_MONOLITH)
+    // --monolith was on the command line, not only in the environment: a file
+    // source given with it (analyze --ddl) is a contradiction, not a choice.
+    bool monolith_explicit = false;
     std::string service;  // --service DSN  (or $PYMIGRATE_SERVICE)
     bool json = false;    // --json: machine-readable output on stdout
     int verbose = 0;      // -v, -vv

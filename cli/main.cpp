@@ -1,9 +1,29 @@
 #include <iostream>
+#include <string_view>
 
 #include "cli/command.hpp"
 #include "cli/exit_codes.hpp"
 
 using namespace pymigrate::cli;
+
+namespace {
+
+// CLI11 lists a parent's options only in the parent's help; every command's
+// help says which common flags it takes too (they may follow the command).
+void
+add_common_flags_note(CLI::App &app)
+{
+    for (CLI::App *sub : app.get_subcommands({})) {
+        std::string footer = sub->get_footer();
+        sub->footer((footer.empty() ? "" : footer + "\n\n") +
+                    "Common flags (before or after the command): --monolith DSN (or $PYMIGRATE_MONOLITH), "
+                    "--service DSN\n(or $PYMIGRATE_SERVICE), --json, -v. Exit codes: 0 done, 1 failed, 2 bad usage "
+                    "or configuration,\n3 a check found problems.");
+        add_common_flags_note(*sub);
+    }
+}
+
+} // namespace
 
 int
 main(int argc, char **argv)
@@ -23,6 +43,10 @@ main(int argc, char **argv)
     // Common flags may come after the subcommand too (pymigrate validate --json).
     app.fallthrough();
 
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view arg = argv[i]; arg == "--monolith" || arg.starts_with("--monolith="))
+            global.monolith_explicit = true;
+
     int exit_code = kOk;
     const Register commands[] = {
         register_version,
@@ -34,6 +58,7 @@ main(int argc, char **argv)
     };
     for (Register r : commands)
         r(app, global, exit_code);
+    add_common_flags_note(app);
 
     try {
         app.parse(argc, argv);

@@ -6,4 +6,5 @@ set -euo pipefail
 top="${PYMIGRATE_TOP:-$(cd "$(dirname "$0")/.." && pwd)}"
 build="${PYMIGRATE_BUILD:-$top/build}"
 export PYMIGRATE_TOP="$top" PYMIGRATE_BUILD="$build"
-exec "$build/cmake/test/harness/pm-cluster" run -c monolith -c service -- "$top/demo/story.sh" "$@"
+exec "$build/cmake/test/harness/pm-cluster" run \
+    -c "monolith:shared_preload_libraries='pymigrate,pg_stat_statements'" -c service -- "$top/demo/story.sh" "$@"
