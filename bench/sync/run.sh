@@ -13,4 +13,5 @@ pm_cluster="$build/cmake/test/harness/pm-cluster"
 [[ -f "$(dirname "$PYMIGRATE_PGBIN")/lib/pglogical.so" ]] ||
     echo "sync bench: pglogical is not in the server tree (install postgresql-15-pglogical, then make tmp-install)" >&2
 exec "$pm_cluster" run -c provider -c subscriber -- \
-    env PM_CLUSTER="$pm_cluster" PYMIGRATE_TOP="$top" /usr/bin/python3 "$top/bench/sync/sync_bench.py"
+    env PM_CLUSTER="$pm_cluster" PYMIGRATE_TOP="$top" PYTHONPATH="$top/bench/lib" \
+    /usr/bin/python3 "$top/bench/sync/sync_bench.py"
