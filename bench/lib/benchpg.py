@@ -43,18 +43,21 @@ def psql_file(base, db, path, *variables):
 def preload_peers(names, settings=()):
     """Restarts the clusters `names` with pglogical preloaded next to
     pymigrate (Debian's 15.20+ also lists the libraries allowed as output
-    plugins) and the extra (name, value) `settings`."""
+    plugins), then sets the extra (name, value) `settings` (which may be
+    the preloaded libraries' own)."""
     for name in names:
         with connect(cluster_dsn(name)) as c:
             c.execute("ALTER SYSTEM SET shared_preload_libraries = 'pymigrate', 'pglogical'")
             if c.execute("SELECT current_setting('output_plugin_libraries', true)").fetchone()[0] is not None:
                 c.execute("ALTER SYSTEM SET output_plugin_libraries = "
                           "'pgoutput', 'test_decoding', 'pymigrate', 'pglogical_output'")
-            for key, value in settings:
-                c.execute(f"ALTER SYSTEM SET {key} = '{value}'")
         cluster_dir = os.environ[f"PM_{name.upper()}_DIR"]
         run([PM_CLUSTER, "stop", cluster_dir])
         run([PM_CLUSTER, "start", cluster_dir])
+        with connect(cluster_dsn(name)) as c:
+            for key, value in settings:
+                c.execute(f"ALTER SYSTEM SET {key} = '{value}'")
+            c.execute("SELECT pg_reload_conf()")
 
 
 def wait(cond, timeout=120, poll=0.05):

@@ -300,7 +300,7 @@ def main():
     print(f"sync_bidir bench: writers on both sides ({CLIENTS} pgbench clients each), {SECONDS:g} s loads, "
           f"{REPS} runs per system{' (BENCH_QUICK)' if QUICK else ''}; load average {os.getloadavg()[0]:.1f} at start "
           f"({os.cpu_count()} cores shared with other work, both clusters local: timings are noisy)")
-    print(__doc__.split("Runs:")[1].rstrip())
+    print("Runs:" + __doc__.split("Runs:")[1].rstrip())
     preload_peers(NODES, [("pglogical.conflict_resolution", "last_update_wins")])
     systems = [System(name) for name in SYSTEMS]
     for system in systems:
