@@ -211,6 +211,13 @@ class System:
                        for n, c in self.conn.items())
         return sum(log_count(n, marks[n], b"CONFLICT: remote") for n in NODES)
 
+    def conflict_kinds(self):
+        """pymigrate's record, per side, table, kind and outcome (all runs)."""
+        if self.name != "pymigrate":
+            return []
+        return [(node, *row) for node, c in self.conn.items() for row in c.execute(
+            "SELECT table_name, kind, outcome, count(*) FROM pymigrate.conflict_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")]
+
     def checksums(self, node):
         c = self.conn[node]
         return {t: c.execute(f"SELECT count(*), md5(string_agg(({CHECKSUM_ROW[t]})::text, '|' ORDER BY t.id)) "
@@ -329,6 +336,7 @@ def main():
                 system.enable(False)
             except TimeoutError as e:
                 print(f"  {system.name:10}: could not disable: {e}", flush=True)
+    kinds = [k for system in systems for k in system.conflict_kinds()]
     for system in systems:
         system.teardown()
 
@@ -347,6 +355,8 @@ def main():
         print(f"{name:10} {f'{ok} of {REPS}':>9} {r['load']:10.0f} {r['throughput']:10.0f} {r['catchup']:10.2f} "
               f"{r['lat_rate']:10.0f} {r['p50']:7.1f} {r['p95']:7.1f} {r['p99']:7.1f} {r['p95_max']:8.1f} "
               f"{r['conflicts']:9.0f}")
+    if kinds:
+        print("pymigrate conflict_log, all runs: " + ", ".join(f"on {n} {t} {k} -> {o}: {c}" for n, t, k, o, c in kinds))
     for name, why in failures.items():
         for w in why:
             print(f"failed run of {name}: {w}")
