@@ -40,7 +40,9 @@ a system's converged runs. Per run:
               "p95@max" is the same over the probes of the throughput load.
   conflicts   recorded during the run: pymigrate, new rows in
               pymigrate.conflict_log on both sides; pglogical, "CONFLICT:"
-              lines in both servers' logs (it keeps no table).
+              lines in both servers' logs (it keeps no table). "shared upd"
+              is how many UPDATEs of shared keys both sides made: only those
+              can meet a row the other side changed.
   converged   after each load, once both markers are through: count and md5
               of every table's rows in key order (probe without received_at)
               compared between a and b. A run that has not converged 30 s
@@ -211,6 +213,11 @@ class System:
                        for n, c in self.conn.items())
         return sum(log_count(n, marks[n], b"CONFLICT: remote") for n in NODES)
 
+    def hot_writes(self):
+        """UPDATEs of shared keys so far, both sides' (each has an events row)."""
+        return self.conn["a"].execute("SELECT count(*) FROM events WHERE account_id <= %s",
+                                      (SHARED_KEYS,)).fetchone()[0]
+
     def conflict_kinds(self):
         """pymigrate's record, per side, table, kind and outcome (all runs)."""
         if self.name != "pymigrate":
@@ -281,7 +288,7 @@ def turn(system, phase):
     """One run of `system` (enabled and caught up on entry). Returns its
     figures, or raises RunFailed."""
     r = {}
-    marks = system.conflict_marks()
+    marks, hot = system.conflict_marks(), system.hot_writes()
     changes, wall = load(system, phase, SECONDS)
     catchup = system.markers()
     r["load"], r["catchup"], r["throughput"] = changes / wall, catchup, changes / (wall + catchup)
@@ -296,6 +303,7 @@ def turn(system, phase):
     if (why := system.converged()) is not None:
         raise RunFailed(f"not converged after the latency load: {why}")
     r["conflicts"] = system.conflicts_since(marks)
+    r["hot"] = system.hot_writes() - hot
     return r
 
 
@@ -330,7 +338,8 @@ def main():
             else:
                 runs.setdefault(system.name, []).append(r)
                 print(f"  {system.name:10} run {rep + 1}: {r['throughput']:7.0f} changes/s, p95 {r['p95']:6.1f} ms "
-                      f"at {r['lat_rate']:.0f} changes/s, {r['conflicts']} conflicts, both sides converged",
+                      f"at {r['lat_rate']:.0f} changes/s, {r['conflicts']} conflicts ({r['hot']} updates of shared keys), "
+                      "both sides converged",
                       flush=True)
             try:
                 system.enable(False)
@@ -343,7 +352,7 @@ def main():
     results = {name: {m: statistics.median(t[m] for t in rs) for m in rs[0]} for name, rs in runs.items()}
     print()
     head = (f"{'system':10} {'converged':>9} {'load ch/s':>10} {'changes/s':>10} {'catch-up s':>10} "
-            f"{'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8} {'conflicts':>9}")
+            f"{'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8} {'conflicts':>9} {'shared upd':>10}")
     print(head)
     print("-" * len(head))
     for name in SYSTEMS:
@@ -354,7 +363,7 @@ def main():
         r = results[name]
         print(f"{name:10} {f'{ok} of {REPS}':>9} {r['load']:10.0f} {r['throughput']:10.0f} {r['catchup']:10.2f} "
               f"{r['lat_rate']:10.0f} {r['p50']:7.1f} {r['p95']:7.1f} {r['p99']:7.1f} {r['p95_max']:8.1f} "
-              f"{r['conflicts']:9.0f}")
+              f"{r['conflicts']:9.0f} {r['hot']:10.0f}")
     if kinds:
         print("pymigrate conflict_log, all runs: " + ", ".join(f"on {n} {t} {k} -> {o}: {c}" for n, t, k, o, c in kinds))
     for name, why in failures.items():
