@@ -38,6 +38,12 @@ a system's converged runs. Per run:
               received_at - sent_at with no skew, measured the same way for
               both systems; p50/p95/p99 over the probes of both directions.
               "p95@max" is the same over the probes of the throughput load.
+  capacity    the subscriptions on both sides are disabled while SECONDS of
+              load build a backlog on both, then enabled: backlog changes /
+              time from enable until both markers are applied (includes
+              the workers' start). When "catch-up" is near 0, throughput is
+              the load generator's rate and capacity is what tells the
+              systems apart.
   conflicts   recorded during the run: pymigrate, new rows in
               pymigrate.conflict_log on both sides; pglogical, "CONFLICT:"
               lines in both servers' logs (it keeps no table). "shared upd"
@@ -56,7 +62,7 @@ import time
 from benchpg import Pgbench, cluster_dsn, connect, dsn, preload_peers, wait
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "3" if QUICK else "8"))
+SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "2" if QUICK else "8"))
 SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,pglogical").split(",")
 REPS = 3
 TARGET_CHANGES = 10000
@@ -187,18 +193,22 @@ class System:
 
     def markers(self, timeout=120):
         """Commits a probe on each side and waits until both are applied on
-        the other side; returns the longer delay in seconds."""
+        the other side; returns the longer delay in seconds and when the
+        later one arrived (epoch seconds)."""
         sent = {}
         for node, c in self.conn.items():
             sent[node] = c.execute("INSERT INTO probe (node, phase) VALUES (%s, -1) "
                                    "RETURNING id, extract(epoch FROM sent_at)", (node,)).fetchone()
-        delay = 0.0
+        delay, last = 0.0, 0.0
         for node, (pid, at) in sent.items():
             other = self.conn[OTHER[node]]
             got = wait(lambda: other.execute("SELECT extract(epoch FROM received_at) FROM probe WHERE id = %s",
                                              (pid,)).fetchone(), timeout, 0.01)
-            delay = max(delay, float(got[0]) - float(at))
-        return delay
+            delay, last = max(delay, float(got[0]) - float(at)), max(last, float(got[0]))
+        return delay, last
+
+    def now(self):
+        return float(self.conn["a"].execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
 
     def conflict_marks(self):
         """Where conflict counting starts, per node."""
@@ -290,7 +300,7 @@ def turn(system, phase):
     r = {}
     marks, hot = system.conflict_marks(), system.hot_writes()
     changes, wall = load(system, phase, SECONDS)
-    catchup = system.markers()
+    catchup, _ = system.markers()
     r["load"], r["catchup"], r["throughput"] = changes / wall, catchup, changes / (wall + catchup)
     r["p95_max"] = percentiles(system, phase)[0][1]
     if (why := system.converged()) is not None:
@@ -302,6 +312,16 @@ def turn(system, phase):
     (r["p50"], r["p95"], r["p99"]), r["probes"] = percentiles(system, phase + 1)
     if (why := system.converged()) is not None:
         raise RunFailed(f"not converged after the latency load: {why}")
+    # Capacity: a backlog built on both sides while the subscriptions are
+    # disabled, drained once they are enabled.
+    system.enable(False)
+    changes, wall = load(system, phase + 2, SECONDS)
+    t_on = system.now()
+    system.enable(True)
+    _, done = system.markers(300)
+    r["capacity"] = changes / (done - t_on)
+    if (why := system.converged()) is not None:
+        raise RunFailed(f"not converged after draining the backlog: {why}")
     r["conflicts"] = system.conflicts_since(marks)
     r["hot"] = system.hot_writes() - hot
     return r
@@ -327,7 +347,7 @@ def main():
             system = systems[(rep + k) % len(systems)]
             system.enable(True)
             try:
-                system.markers(300)
+                system.markers(300)  # the other system's WAL decoded past
                 if rep == 0:
                     load(system, 0, 1 if QUICK else 2)  # warm-up
                     system.markers()
@@ -337,7 +357,8 @@ def main():
                 print(f"  {system.name:10} run {rep + 1}: FAILED: {e}", flush=True)
             else:
                 runs.setdefault(system.name, []).append(r)
-                print(f"  {system.name:10} run {rep + 1}: {r['throughput']:7.0f} changes/s, p95 {r['p95']:6.1f} ms "
+                print(f"  {system.name:10} run {rep + 1}: {r['throughput']:7.0f} changes/s, capacity "
+                      f"{r['capacity']:7.0f} changes/s, p95 {r['p95']:6.1f} ms "
                       f"at {r['lat_rate']:.0f} changes/s, {r['conflicts']} conflicts ({r['hot']} updates of shared keys), "
                       "both sides converged",
                       flush=True)
@@ -351,7 +372,7 @@ def main():
 
     results = {name: {m: statistics.median(t[m] for t in rs) for m in rs[0]} for name, rs in runs.items()}
     print()
-    head = (f"{'system':10} {'converged':>9} {'load ch/s':>10} {'changes/s':>10} {'catch-up s':>10} "
+    head = (f"{'system':10} {'converged':>9} {'load ch/s':>10} {'changes/s':>10} {'catch-up s':>10} {'capacity':>9} "
             f"{'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8} {'conflicts':>9} {'shared upd':>10}")
     print(head)
     print("-" * len(head))
@@ -362,6 +383,7 @@ def main():
             continue
         r = results[name]
         print(f"{name:10} {f'{ok} of {REPS}':>9} {r['load']:10.0f} {r['throughput']:10.0f} {r['catchup']:10.2f} "
+              f"{r['capacity']:9.0f} "
               f"{r['lat_rate']:10.0f} {r['p50']:7.1f} {r['p95']:7.1f} {r['p99']:7.1f} {r['p95_max']:8.1f} "
               f"{r['conflicts']:9.0f} {r['hot']:10.0f}")
     if kinds:
@@ -371,11 +393,13 @@ def main():
             print(f"failed run of {name}: {w}")
     if "pymigrate" in results and "pglogical" in results:
         me, o = results["pymigrate"], results["pglogical"]
-        print(f"\npymigrate / pglogical: throughput x{me['throughput'] / o['throughput']:.2f} (above 1 is faster), "
+        print(f"\npymigrate / pglogical: throughput x{me['throughput'] / o['throughput']:.2f}, capacity "
+              f"x{me['capacity'] / o['capacity']:.2f} (above 1 is faster), "
               f"p95 latency x{me['p95'] / o['p95']:.2f} (below 1 is faster)")
     if "pymigrate" in results:
         me = results["pymigrate"]
-        print(f"targets: >= 10,000 changes/s in total (median {me['throughput']:.0f}), p95 < 100 ms "
+        print(f"targets: >= 10,000 changes/s in total (throughput median {me['throughput']:.0f}, capacity median "
+              f"{me['capacity']:.0f}), p95 < 100 ms "
               f"(median {me['p95']:.1f} ms), beat pglogical")
     if failures:
         sys.exit(1)
