@@ -26,5 +26,6 @@ void register_validate(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_analyze(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_generate(CLI::App &app, GlobalOptions &global, int &exit_code);
 void register_route(CLI::App &app, GlobalOptions &global, int &exit_code);
+void register_sync(CLI::App &app, GlobalOptions &global, int &exit_code);
 
 } // namespace pymigrate::cli

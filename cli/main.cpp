@@ -30,6 +30,7 @@ main(int argc, char **argv)
         register_analyze,
         register_generate,
         register_route,
+        register_sync,
     };
     for (Register r : commands)
         r(app, global, exit_code);

@@ -35,9 +35,9 @@ struct Column {
 
 const char *kColumnsSql =
     "SELECT a.attname, tn.nspname || '.' || ty.typname, ty.typcategory, "
-    " CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false ELSE coalesce(a.attnum = ANY ((SELECT "
+    " CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false ELSE a.attnum = ANY (coalesce((SELECT "
     "   i.indkey::int2[] FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'i' "
-    "   THEN i.indisreplident ELSE i.indisprimary END LIMIT 1)), false) END, "
+    "   THEN i.indisreplident ELSE i.indisprimary END LIMIT 1), '{}'::int2[])) END, "
     " coalesce(a.attnum = ANY (coalesce((SELECT i.indkey::int2[] FROM pg_catalog.pg_index i WHERE i.indrelid = "
     "   c.oid AND i.indisreplident AND c.relreplident = 'i'), (SELECT i.indkey::int2[] FROM pg_catalog.pg_index i "
     "   WHERE i.indrelid = c.oid AND i.indisprimary))), false) "
@@ -116,7 +116,10 @@ check_resolver(Spi &spi, const std::string &name, const std::string &where)
     std::optional<std::vector<pg::SpiRow>> rows;
     try {
         rows = spi.query("SELECT p.oid::regprocedure::text, p.prorettype = 'jsonb'::regtype, r.rolsuper, "
-                         " p.proargtypes::regtype[]::text "
+                         " p.pronargs = 4 AND p.proargtypes[0] = 'pg_catalog.regclass'::pg_catalog.regtype "
+                         " AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype "
+                         " AND p.proargtypes[2] = 'pg_catalog.jsonb'::pg_catalog.regtype "
+                         " AND p.proargtypes[3] = 'pg_catalog.jsonb'::pg_catalog.regtype "
                          "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
                          "WHERE p.oid = pg_catalog.to_regprocedure($1)",
                          {{TEXTOID, signature}}, true);
@@ -129,7 +132,7 @@ check_resolver(Spi &spi, const std::string &name, const std::string &where)
                     "A resolver takes (tbl regclass, local jsonb, remote jsonb, info jsonb) and returns jsonb: the "
                     "row to keep, or NULL to keep the local row.");
     const auto &r = (*rows)[0];
-    if (*r[3] != "{regclass,jsonb,jsonb,jsonb}")
+    if (*r[3] != "t")
         throw Error(ERRCODE_INVALID_FUNCTION_DEFINITION,
                     where + ".resolver: " + *r[0] + " must take (regclass, jsonb, jsonb, jsonb)");
     if (*r[1] != "t")

@@ -38,7 +38,7 @@ CREATE TABLE pymigrate.conflict_log (
     outcome          text NOT NULL CHECK (outcome IN ('apply_remote', 'keep_local', 'merged', 'inserted', 'skipped',
                                                       'held')),
     remote_commit_lsn pg_lsn,
-    remote_xid       xid8,
+    remote_xid       bigint, -- the provider's 32-bit transaction id
     detail           text
 );
 CREATE INDEX ON pymigrate.conflict_log (logged_at);

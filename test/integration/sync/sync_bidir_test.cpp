@@ -1,0 +1,383 @@
+// Sync in both directions on live clusters: a subscription on each side to
+// the other (origins keep applied changes from going back), conflict
+// detection and every strategy, the conflict log, held changes.
+#include "test/integration/sync/sync_helpers.hpp"
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+using namespace pymigrate::testing;
+using namespace pymigrate::testing::sync;
+using pymigrate::pq::Connection;
+
+class SyncBidir : public SyncPair<SyncBidir>
+{
+  public:
+    static ClusterOptions
+    options(int i)
+    {
+        return sync_cluster(i == 0 ? "monolith" : "service");
+    }
+
+  protected:
+    static Cluster &
+    monolith()
+    {
+        return provider();
+    }
+    static Cluster &
+    service()
+    {
+        return subscriber();
+    }
+
+    // Database `db` on both sides with `ddl`, rows `seed` on the monolith,
+    // then service <- monolith (with the initial copy) and, once that
+    // streams, monolith <- service (without). `options` (a JSON object
+    // without braces) and `table_options` are given to both.
+    static void
+    pair(const std::string &db, const std::string &ddl, const std::string &seed, const std::string &options = "",
+         const std::string &table_options = "{}")
+    {
+        make_databases(db);
+        auto m = monolith().connect(db);
+        auto s = service().connect(db);
+        m.exec(ddl);
+        s.exec(ddl);
+        if (!seed.empty())
+            m.exec(seed);
+        std::string extra = options.empty() ? "" : ", " + options;
+        s.exec("SELECT pymigrate.create_subscription($4, $1, $2::text[], options => "
+               "('{\"local_node\": \"service\", \"remote_node\": \"monolith\"" +
+                   extra + "}')::jsonb, table_options => $3::jsonb)",
+               {monolith().dsn(db), tables_of(s), table_options, db + "_from_monolith"});
+        ASSERT_TRUE(wait_state(s, db + "_from_monolith", "streaming"));
+        m.exec("SELECT pymigrate.create_subscription($4, $1, $2::text[], copy_data => false, options => "
+               "('{\"local_node\": \"monolith\", \"remote_node\": \"service\"" +
+                   extra + "}')::jsonb, table_options => $3::jsonb)",
+               {service().dsn(db), tables_of(m), table_options, db + "_from_service"});
+        ASSERT_TRUE(wait_state(m, db + "_from_service", "streaming"));
+    }
+
+    static std::string
+    tables_of(Connection &c)
+    {
+        std::string list = "{";
+        for (const auto &t : user_tables(c))
+            list += (list.size() > 1 ? "," : "") + t;
+        return list + "}";
+    }
+
+    // Both directions have applied everything written so far.
+    static ::testing::AssertionResult
+    settle(Connection &m, Connection &s, const std::string &db)
+    {
+        for (int round = 0; round < 2; ++round) { // a change applied one way may cause none back, but check twice
+            if (auto r = wait_caught_up(m, s, db + "_from_monolith"); !r)
+                return r;
+            if (auto r = wait_caught_up(s, m, db + "_from_service"); !r)
+                return r;
+        }
+        return ::testing::AssertionSuccess();
+    }
+
+    // Stops both directions; changes wait in the slots.
+    static void
+    pause(Connection &m, Connection &s, const std::string &db)
+    {
+        s.exec("SELECT pymigrate.disable_subscription($1)", {db + "_from_monolith"});
+        m.exec("SELECT pymigrate.disable_subscription($1)", {db + "_from_service"});
+        ASSERT_TRUE(eventually([&] { return status(s, db + "_from_monolith", "worker_pid") == "(null)"; }));
+        ASSERT_TRUE(eventually([&] { return status(m, db + "_from_service", "worker_pid") == "(null)"; }));
+    }
+
+    static void
+    resume(Connection &c, const std::string &name)
+    {
+        c.exec("SELECT pymigrate.enable_subscription($1)", {name});
+        ASSERT_TRUE(wait_state(c, name, "streaming"));
+    }
+
+    static std::string
+    row(Connection &c, const std::string &sql)
+    {
+        return c.scalar(sql).value_or("(no row)");
+    }
+};
+
+TEST_F(SyncBidir, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop)
+{
+    pair("busy", "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL, note text, touched_by text)",
+         "INSERT INTO acct SELECT g, 0, 'seed', 'seed' FROM generate_series(1, 300) g");
+    auto m = monolith().connect("busy");
+    auto s = service().connect("busy");
+    const std::string m2s = "busy_from_monolith", s2m = "busy_from_service";
+
+    // Writers on both sides on the same 400 keys: updates, upserts, deletes.
+    std::atomic<bool> stop{false};
+    std::atomic<long> writes{0};
+    auto writer = [&](Cluster &c, const std::string &me, unsigned seed) {
+        Connection w = c.connect("busy");
+        std::mt19937 rng(seed);
+        while (!stop) {
+            int k = static_cast<int>(rng() % 400) + 1;
+            int op = static_cast<int>(rng() % 10);
+            std::string key = std::to_string(k);
+            if (op < 6)
+                w.exec("UPDATE acct SET balance = balance + 1, note = $2 || ' ' || clock_timestamp(), touched_by = $2 "
+                       "WHERE id = $1",
+                       {key, me});
+            else if (op < 9)
+                w.exec("INSERT INTO acct VALUES ($1, 1, $2, $2) ON CONFLICT (id) DO UPDATE SET balance = "
+                       "acct.balance + 10, touched_by = $2",
+                       {key, me});
+            else
+                w.exec("DELETE FROM acct WHERE id = $1", {key});
+            ++writes;
+        }
+    };
+    std::thread a(writer, std::ref(monolith()), "monolith", 1);
+    std::thread b(writer, std::ref(service()), "service", 2);
+    std::this_thread::sleep_for(10s);
+    stop = true;
+    a.join();
+    b.join();
+    ASSERT_GT(writes.load(), 100);
+
+    ASSERT_TRUE(settle(m, s, "busy"));
+    EXPECT_EQ(checksum(s, "acct"), checksum(m, "acct"));
+    EXPECT_EQ(status(s, m2s, "state"), "streaming");
+    EXPECT_EQ(status(m, s2m, "state"), "streaming");
+
+    // Conflicts happened, and every one the workers counted is in the log.
+    for (auto *c : {&m, &s}) {
+        std::string sub = c == &m ? s2m : m2s;
+        auto logged = c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE subscription = $1", {sub});
+        EXPECT_EQ(logged, status(*c, sub, "conflicts")) << sub;
+        EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE outcome = 'held'"), "0");
+        // Each row has both commit times, origins and the strategy.
+        EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE remote_commit_ts IS NULL "
+                            "OR remote_node IS NULL OR strategy <> 'last_write_wins' OR key IS NULL "
+                            "OR (kind NOT LIKE '%missing' AND (local_row IS NULL OR local_commit_ts IS NULL "
+                            "OR local_node IS NULL))"),
+                  "0");
+    }
+    long total = std::stol(m.scalar("SELECT count(*) FROM pymigrate.conflict_log").value()) +
+                 std::stol(s.scalar("SELECT count(*) FROM pymigrate.conflict_log").value());
+    EXPECT_GT(total, 0) << "overlapping writers on both sides should have met conflicts";
+    EXPECT_NE(s.scalar("SELECT count(*) FROM pymigrate.conflict_summary"), "0");
+
+    // No loop: once quiet, nothing is applied any more on either side.
+    std::string applied_m = status(m, s2m, "changes_applied");
+    std::string applied_s = status(s, m2s, "changes_applied");
+    std::this_thread::sleep_for(3s);
+    EXPECT_EQ(status(m, s2m, "changes_applied"), applied_m);
+    EXPECT_EQ(status(s, m2s, "changes_applied"), applied_s);
+    EXPECT_EQ(checksum(s, "acct"), checksum(m, "acct"));
+}
+
+TEST_F(SyncBidir, LastWriteWinsConvergesWhicheverDirectionArrivesFirst)
+{
+    pair("lww", "CREATE TABLE u (id int PRIMARY KEY, v text)", "INSERT INTO u VALUES (1, 'seed'), (2, 'seed')");
+    auto m = monolith().connect("lww");
+    auto s = service().connect("lww");
+    const std::string m2s = "lww_from_monolith", s2m = "lww_from_service";
+    ASSERT_TRUE(settle(m, s, "lww"));
+    pause(m, s, "lww");
+    // Row 1: the service writes last; row 2: the monolith writes last.
+    m.exec("UPDATE u SET v = 'monolith early' WHERE id = 1");
+    s.exec("UPDATE u SET v = 'service early' WHERE id = 2");
+    std::this_thread::sleep_for(20ms);
+    s.exec("UPDATE u SET v = 'service late' WHERE id = 1");
+    m.exec("UPDATE u SET v = 'monolith late' WHERE id = 2");
+    // An insert of the same new key on both sides: the later one wins.
+    m.exec("INSERT INTO u VALUES (3, 'monolith insert')");
+    std::this_thread::sleep_for(20ms);
+    s.exec("INSERT INTO u VALUES (3, 'service insert')");
+
+    // The monolith's changes arrive at the service first, then the other way.
+    resume(s, m2s);
+    ASSERT_TRUE(wait_caught_up(m, s, m2s));
+    resume(m, s2m);
+    ASSERT_TRUE(settle(m, s, "lww"));
+    for (auto *c : {&m, &s}) {
+        EXPECT_EQ(row(*c, "SELECT v FROM u WHERE id = 1"), "service late");
+        EXPECT_EQ(row(*c, "SELECT v FROM u WHERE id = 2"), "monolith late");
+        EXPECT_EQ(row(*c, "SELECT v FROM u WHERE id = 3"), "service insert");
+    }
+    // The winner's commit time travelled with it.
+    EXPECT_EQ(row(m, "SELECT pg_xact_commit_timestamp(xmin)::text FROM u WHERE id = 1"),
+              row(s, "SELECT pg_xact_commit_timestamp(xmin)::text FROM u WHERE id = 1"));
+    EXPECT_EQ(row(s, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
+              "update_origin_differs:keep_local,update_origin_differs:apply_remote,insert_exists:keep_local");
+    EXPECT_EQ(row(m, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
+              "update_origin_differs:keep_local,update_origin_differs:apply_remote,insert_exists:apply_remote");
+
+    // The same with the other arrival order.
+    pause(m, s, "lww");
+    m.exec("UPDATE u SET v = 'monolith early 2' WHERE id = 1");
+    std::this_thread::sleep_for(20ms);
+    s.exec("UPDATE u SET v = 'service late 2' WHERE id = 1");
+    resume(m, s2m);
+    ASSERT_TRUE(wait_caught_up(s, m, s2m));
+    resume(s, m2s);
+    ASSERT_TRUE(settle(m, s, "lww"));
+    EXPECT_EQ(row(m, "SELECT v FROM u WHERE id = 1"), "service late 2");
+    EXPECT_EQ(row(s, "SELECT v FROM u WHERE id = 1"), "service late 2");
+    EXPECT_EQ(checksum(s, "u"), checksum(m, "u"));
+}
+
+TEST_F(SyncBidir, PriorityPerColumnMonolithWinsEmailServiceWinsLastLogin)
+{
+    pair("prio",
+         "CREATE TABLE users (id int PRIMARY KEY, email text, last_login timestamptz, name text)",
+         "INSERT INTO users VALUES (1, 'old@example.com', '2020-01-01', 'Ann')",
+         R"("strategy": "priority", "priority": ["service", "monolith"],
+            "column_priority": {"email": "monolith", "last_login": "service"})");
+    auto m = monolith().connect("prio");
+    auto s = service().connect("prio");
+    const std::string m2s = "prio_from_monolith", s2m = "prio_from_service";
+    ASSERT_TRUE(settle(m, s, "prio"));
+    pause(m, s, "prio");
+    m.exec("UPDATE users SET email = 'monolith@example.com', last_login = '2021-01-01', name = 'Ann M' "
+           "WHERE id = 1");
+    s.exec("UPDATE users SET email = 'service@example.com', last_login = '2022-02-02', name = 'Ann S' "
+           "WHERE id = 1");
+    resume(s, m2s);
+    resume(m, s2m);
+    ASSERT_TRUE(settle(m, s, "prio"));
+    // email from the monolith, last_login from the service, the rest from
+    // the node ranked first (the service).
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(row(*c, "SELECT email || ' ' || last_login::date || ' ' || name FROM users"),
+                  "monolith@example.com 2022-02-02 Ann S");
+    EXPECT_EQ(row(s, "SELECT outcome || ' ' || strategy FROM pymigrate.conflict_log"), "merged priority");
+    EXPECT_EQ(row(m, "SELECT outcome || ' ' || (resolved_row->>'email') FROM pymigrate.conflict_log"),
+              "merged monolith@example.com");
+}
+
+TEST_F(SyncBidir, CustomResolverMergesEmailAndLastLoginAndUpdateDeleteHasADefinedOutcome)
+{
+    std::string ddl = R"SQL(
+CREATE TABLE users (id int PRIMARY KEY, email text, last_login timestamptz);
+-- The monolith owns email, the service last_login: keep both.
+CREATE FUNCTION merge_user(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb
+LANGUAGE sql AS $$
+  SELECT CASE WHEN info->>'remote_node' = 'monolith' THEN remote ELSE local END
+         || jsonb_build_object('last_login',
+                               (CASE WHEN info->>'remote_node' = 'service' THEN remote ELSE local END)->'last_login')
+$$;
+)SQL";
+    pair("custom", ddl, "INSERT INTO users VALUES (1, 'a@old', '2020-01-01'), (2, 'b@old', '2020-01-01')",
+         R"("strategy": "custom", "resolver": "merge_user")");
+    auto m = monolith().connect("custom");
+    auto s = service().connect("custom");
+    const std::string m2s = "custom_from_monolith", s2m = "custom_from_service";
+    ASSERT_TRUE(settle(m, s, "custom"));
+    pause(m, s, "custom");
+    m.exec("UPDATE users SET email = 'a@monolith', last_login = '2021-01-01' WHERE id = 1");
+    s.exec("UPDATE users SET email = 'a@service', last_login = '2023-03-03' WHERE id = 1");
+    // Row 2: updated on the monolith, deleted on the service.
+    m.exec("UPDATE users SET email = 'b@monolith' WHERE id = 2");
+    s.exec("DELETE FROM users WHERE id = 2");
+    resume(s, m2s);
+    resume(m, s2m);
+    ASSERT_TRUE(settle(m, s, "custom"));
+    for (auto *c : {&m, &s}) {
+        EXPECT_EQ(row(*c, "SELECT email || ' ' || last_login::date FROM users WHERE id = 1"), "a@monolith 2023-03-03");
+        // The delete wins on both sides (no tombstones: README "Conflicts").
+        EXPECT_EQ(row(*c, "SELECT count(*) FROM users WHERE id = 2"), "0");
+    }
+    EXPECT_EQ(row(s, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
+              "update_origin_differs:merged,update_missing:skipped");
+    EXPECT_EQ(row(m, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
+              "update_origin_differs:merged,delete_origin_differs:apply_remote");
+    EXPECT_EQ(status(s, m2s, "state"), "streaming");
+    EXPECT_EQ(status(m, s2m, "state"), "streaming");
+}
+
+TEST_F(SyncBidir, FailingResolverHoldsTheChangeUntilItIsFixed)
+{
+    std::string ddl = R"SQL(
+CREATE TABLE users (id int PRIMARY KEY, email text, last_login timestamptz);
+-- Converges: the larger email wins on both sides.
+CREATE FUNCTION pick(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN RETURN CASE WHEN remote->>'email' > local->>'email' THEN remote ELSE local END; END $$;
+)SQL";
+    const std::string fixed = "CREATE OR REPLACE FUNCTION pick(tbl regclass, local jsonb, remote jsonb, info jsonb) "
+                              "RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RETURN CASE WHEN remote->>'email' > "
+                              "local->>'email' THEN remote ELSE local END; END $$";
+    pair("held", ddl, "INSERT INTO users VALUES (1, 'a', NULL), (2, 'b', NULL)",
+         R"("strategy": "custom", "resolver": "pick")");
+    auto m = monolith().connect("held");
+    auto s = service().connect("held");
+    const std::string m2s = "held_from_monolith", s2m = "held_from_service";
+    ASSERT_TRUE(settle(m, s, "held"));
+
+    // The resolver raises.
+    s.exec("CREATE OR REPLACE FUNCTION pick(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb "
+           "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'resolver is broken'; END $$");
+    s.exec("UPDATE users SET email = 'service' WHERE id = 1");
+    m.exec("BEGIN; UPDATE users SET email = 'monolith' WHERE id = 1; UPDATE users SET email = 'b2' WHERE id = 2; "
+           "COMMIT");
+    ASSERT_TRUE(wait_state(s, m2s, "error", 30s));
+    EXPECT_EQ(status(s, m2s, "held"), "true");
+    EXPECT_NE(status(s, m2s, "last_error").find("resolver is broken"), std::string::npos)
+        << status(s, m2s, "last_error");
+    // Nothing of the remote transaction is applied, the local row stays.
+    EXPECT_EQ(row(s, "SELECT string_agg(email, ',' ORDER BY id) FROM users"), "service,b");
+    ASSERT_TRUE(eventually([&] {
+        return row(s, "SELECT count(*) FROM pymigrate.conflict_log WHERE outcome = 'held'") == "1";
+    }));
+    EXPECT_NE(row(s, "SELECT detail FROM pymigrate.conflict_log WHERE outcome = 'held'").find("resolver is broken"),
+              std::string::npos);
+
+    // Now it returns a malformed row: still held, with that reason.
+    s.exec("CREATE OR REPLACE FUNCTION pick(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb "
+           "LANGUAGE plpgsql AS $$ BEGIN RETURN '{\"no_such_column\": 1}'; END $$");
+    ASSERT_TRUE(eventually([&] { return status(s, m2s, "last_error").find("no_such_column") !=
+                                        std::string::npos; },
+                           30s))
+        << status(s, m2s, "last_error");
+    EXPECT_EQ(status(s, m2s, "state"), "error");
+    EXPECT_EQ(row(s, "SELECT string_agg(email, ',' ORDER BY id) FROM users"), "service,b");
+
+    // Fixed: the held transaction is applied, whole.
+    s.exec(fixed);
+    ASSERT_TRUE(wait_state(s, m2s, "streaming", 60s));
+    ASSERT_TRUE(settle(m, s, "held"));
+    EXPECT_EQ(status(s, m2s, "held"), "false");
+    EXPECT_EQ(row(s, "SELECT string_agg(email, ',' ORDER BY id) FROM users"), "service,b2");
+    EXPECT_EQ(checksum(s, "users"), checksum(m, "users"));
+    EXPECT_EQ(row(s, "SELECT outcome FROM pymigrate.conflict_log ORDER BY id DESC LIMIT 1"), "keep_local");
+}
+
+TEST_F(SyncBidir, BadStrategyAndOptionsAreRejectedWithSqlstate)
+{
+    make_databases("bad");
+    auto m = monolith().connect("bad");
+    auto s = service().connect("bad");
+    for (auto *c : {&m, &s})
+        c->exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+    auto expect_error = [&](const std::string &options, const std::string &table_options, const std::string &state,
+                            const std::string &text) {
+        try {
+            s.exec("SELECT pymigrate.create_subscription('bad', $1, '{t}', options => $2::jsonb, "
+                   "table_options => $3::jsonb)",
+                   {monolith().dsn("bad"), options, table_options});
+            ADD_FAILURE() << "accepted " << options << " " << table_options;
+        } catch (const pymigrate::pq::Error &e) {
+            EXPECT_EQ(e.sqlstate(), state) << e.what();
+            EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+        }
+    };
+    expect_error(R"({"strategy": "newest_wins"})", "{}", "22023", "newest_wins");
+    expect_error(R"({"strategy": "custom"})", "{}", "22023", "resolver");
+    expect_error(R"({"strategy": "custom", "resolver": "no_such_function"})", "{}", "42883", "no_such_function");
+    expect_error("{}", R"({"t": {"strategy": "first_wins"}})", "22023", "first_wins");
+    expect_error(R"({"update_missing": "sometimes"})", "{}", "22023", "sometimes");
+    // Nothing was left behind.
+    EXPECT_EQ(s.scalar("SELECT count(*) FROM pymigrate.subscription"), "0");
+    EXPECT_EQ(s.scalar("SELECT count(*) FROM pg_replication_origin WHERE roname = 'pymigrate_bad'"), "0");
+}
