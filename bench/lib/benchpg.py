@@ -4,6 +4,7 @@ preload settings. Imported by the benchmark scripts, which their run.sh
 starts with PYTHONPATH=$PYMIGRATE_TOP/bench/lib."""
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 import time
@@ -113,3 +114,15 @@ def pgbench(target_dsn, scripts, seconds, clients, threads, rate=None, defines=(
     """One pgbench run in the foreground: (transactions per script, wall seconds)."""
     return Pgbench(target_dsn, scripts, seconds, clients, threads, rate, defines).result()
 
+
+
+def medians(runs):
+    """{key: [run figures, ...]} -> {key: {figure: median over the runs}}."""
+    return {key: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for key, rs in runs.items() if rs}
+
+
+def print_head(head):
+    """A results table's header line, underlined."""
+    print()
+    print(head)
+    print("-" * len(head))

@@ -41,9 +41,9 @@ Measurements per system and workload:
               the same over the probes of the unthrottled runs.
 """
 import os
-import statistics
 
-from benchpg import TOP, cluster_dsn, connect, dsn, pgbench as run_pgbench, preload_peers, psql_file, wait
+from benchpg import (TOP, cluster_dsn, connect, dsn, medians, pgbench as run_pgbench, preload_peers, print_head,
+                     psql_file, wait)
 
 SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "5"))
 SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,native,pglogical").split(",")
@@ -240,15 +240,12 @@ def main():
                 turns.setdefault((workload, system.name), []).append(r)
                 print(f"  {workload:12} {system.name:10} run {rep + 1}: sustained {r['sustained']:7.0f}, "
                       f"capacity {r['capacity']:7.0f} changes/s, p95 {r['p95']:6.1f} ms", flush=True)
-    results = {key: {m: statistics.median(t[m] for t in runs) for m in runs[0]} for key, runs in turns.items()}
+    results = medians(turns)
     for system in systems:
         system.teardown()
 
-    print()
-    head = (f"{'workload':13} {'system':10} {'load ch/s':>10} {'sustained':>10} {'catch-up s':>10} "
-            f"{'capacity':>10} {'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8}")
-    print(head)
-    print("-" * len(head))
+    print_head(f"{'workload':13} {'system':10} {'load ch/s':>10} {'sustained':>10} {'catch-up s':>10} "
+               f"{'capacity':>10} {'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8}")
     for workload in WORKLOADS:
         for name in SYSTEMS:
             r = results[(workload, name)]

@@ -59,7 +59,7 @@ import statistics
 import sys
 import time
 
-from benchpg import Pgbench, cluster_dsn, connect, dsn, preload_peers, wait
+from benchpg import Pgbench, cluster_dsn, connect, dsn, medians, preload_peers, print_head, wait
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "2" if QUICK else "8"))
@@ -370,12 +370,10 @@ def main():
     for system in systems:
         system.teardown()
 
-    results = {name: {m: statistics.median(t[m] for t in rs) for m in rs[0]} for name, rs in runs.items()}
-    print()
-    head = (f"{'system':10} {'converged':>9} {'load ch/s':>10} {'changes/s':>10} {'catch-up s':>10} {'capacity':>9} "
-            f"{'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8} {'conflicts':>9} {'shared upd':>10}")
-    print(head)
-    print("-" * len(head))
+    results = medians(runs)
+    print_head(f"{'system':10} {'converged':>9} {'load ch/s':>10} {'changes/s':>10} {'catch-up s':>10} "
+               f"{'capacity':>9} {'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8} "
+               f"{'conflicts':>9} {'shared upd':>10}")
     for name in SYSTEMS:
         ok = len(runs.get(name, []))
         if not ok:
