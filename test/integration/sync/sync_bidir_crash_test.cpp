@@ -41,7 +41,8 @@ constexpr int kSharedKeys = 20;
 
 } // namespace
 
-class SyncBidirCrash : public ClusterSuite<SyncBidirCrash, 2>
+// SyncPair's provider is node a, its subscriber node b: each is both here.
+class SyncBidirCrash : public SyncPair<SyncBidirCrash>
 {
   public:
     static ClusterOptions
@@ -54,7 +55,7 @@ class SyncBidirCrash : public ClusterSuite<SyncBidirCrash, 2>
     static Cluster &
     node(const std::string &n)
     {
-        return cluster(n == "a" ? 0 : 1);
+        return n == "a" ? provider() : subscriber();
     }
     static std::string
     other(const std::string &n)
@@ -69,13 +70,11 @@ class SyncBidirCrash : public ClusterSuite<SyncBidirCrash, 2>
 
     // Tables, the same rows on both sides, the receiving side's records.
     static void
-    make_node(const std::string &n, const std::string &db)
+    make_tables(const std::string &n, const std::string &db)
     {
-        node(n).connect().exec("CREATE DATABASE " + db);
         auto c = node(n).connect(db);
         c.exec(fmt::format(
-            R"(CREATE EXTENSION pymigrate;
-            CREATE SEQUENCE journal_id_seq START {start} INCREMENT 2;
+            R"(CREATE SEQUENCE journal_id_seq START {start} INCREMENT 2;
             CREATE TABLE journal (id bigint PRIMARY KEY DEFAULT nextval('journal_id_seq'), node text NOT NULL,
                                   k int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
             CREATE TABLE counters (node text, k int, n bigint NOT NULL, PRIMARY KEY (node, k));
@@ -145,8 +144,9 @@ END;
 TEST_F(SyncBidirCrash, Kill9OfEitherSideDuringABidirectionalWorkloadLosesAndRepeatsNothing)
 {
     const std::string db = "bidircrash";
+    make_databases(db);
     for (std::string n : {"a", "b"})
-        make_node(n, db);
+        make_tables(n, db);
     for (std::string n : {"a", "b"}) {
         auto c = node(n).connect(db);
         create_subscription(c, sub(n), node(other(n)).dsn(db), "{journal,counters,shared}",
