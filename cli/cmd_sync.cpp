@@ -8,9 +8,11 @@
 #include "cli/cmd_sync.hpp"
 #include "cli/exit_codes.hpp"
 
-namespace pymigrate::cli {
+namespace pymigrate::cli
+{
 
-namespace sync {
+namespace sync
+{
 
 using nlohmann::json;
 
@@ -40,12 +42,13 @@ std::string
 require_dsn(const std::string &dsn, const char *flag)
 {
     if (dsn.empty())
-        throw ConfigError(std::string(flag) + " (or PYMIGRATE_" + (std::string(flag) == "--monolith" ? "MONOLITH" : "SERVICE") +
-                          ") is required");
+        throw ConfigError(std::string(flag) + " (or PYMIGRATE_" +
+                          (std::string(flag) == "--monolith" ? "MONOLITH" : "SERVICE") + ") is required");
     return dsn;
 }
 
-namespace {
+namespace
+{
 
 struct Side {
     const char *direction; // as shown
@@ -57,9 +60,9 @@ struct Side {
 std::vector<Side>
 sides(const GlobalOptions &global, const std::string &name)
 {
-    return {{"monolith -> service", "service", require_dsn(global.service, "--service"), service_subscription(name)},
-            {"service -> monolith", "monolith", require_dsn(global.monolith, "--monolith"),
-             monolith_subscription(name)}};
+    return {
+        {"monolith -> service", "service", require_dsn(global.service, "--service"), service_subscription(name)},
+        {"service -> monolith", "monolith", require_dsn(global.monolith, "--monolith"), monolith_subscription(name)}};
 }
 
 json
@@ -149,8 +152,8 @@ do_status(const GlobalOptions &global, const std::string &name)
     if (global.json) {
         std::cout << json{{"name", name}, {"directions", all}}.dump(2) << std::endl;
     } else {
-        std::cout << fmt::format("{:<20} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {}\n", "direction", "state",
-                                 "lag", "lag_s", "applied", "rate/s", "conflicts", "note");
+        std::cout << fmt::format("{:<20} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {}\n", "direction", "state", "lag",
+                                 "lag_s", "applied", "rate/s", "conflicts", "note");
         for (const auto &s : all) {
             std::string note;
             if (s.contains("detail"))
@@ -175,8 +178,8 @@ do_status(const GlobalOptions &global, const std::string &name)
                                          s["direction"].get<std::string>(), t["table"].get<std::string>(),
                                          t["kind"].get<std::string>(), t["conflicts"].get<long>(),
                                          t["apply_remote"].get<long>(), t["keep_local"].get<long>(),
-                                         t["merged"].get<long>(), t["inserted"].get<long>(),
-                                         t["skipped"].get<long>(), t["held"].get<long>());
+                                         t["merged"].get<long>(), t["inserted"].get<long>(), t["skipped"].get<long>(),
+                                         t["held"].get<long>());
     }
     return healthy ? kOk : kCheckFailed;
 }

@@ -14,7 +14,8 @@
 #include "cli/command.hpp"
 #include "common/pq.hpp"
 
-namespace pymigrate::cli::sync {
+namespace pymigrate::cli::sync
+{
 
 // A bad command line or configuration file: exit code 2.
 class ConfigError : public std::runtime_error
@@ -25,11 +26,11 @@ class ConfigError : public std::runtime_error
 
 // One synced table: its name on each side and how its columns pair up.
 struct SyncTable {
-    std::string monolith;                       // as given: "table" or "schema.table"
-    std::string service;                        // the same unless mapped
-    std::map<std::string, std::string> columns; // monolith column -> service column (renamed ones)
-    std::vector<std::string> monolith_only;     // columns the service table does not have
-    std::vector<std::string> service_only;      // columns the monolith table does not have
+    std::string monolith;                               // as given: "table" or "schema.table"
+    std::string service;                                // the same unless mapped
+    std::map<std::string, std::string> columns;         // monolith column -> service column (renamed ones)
+    std::vector<std::string> monolith_only;             // columns the service table does not have
+    std::vector<std::string> service_only;              // columns the monolith table does not have
     nlohmann::json conflict = nlohmann::json::object(); // per-table conflict rules
 };
 

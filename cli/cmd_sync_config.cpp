@@ -7,11 +7,13 @@
 
 #include "cli/cmd_sync.hpp"
 
-namespace pymigrate::cli::sync {
+namespace pymigrate::cli::sync
+{
 
 using nlohmann::json;
 
-namespace {
+namespace
+{
 
 [[noreturn]] void
 fail(const std::string &file, const YAML::Node &at, const std::string &what)
@@ -26,8 +28,7 @@ fail(const std::string &file, const YAML::Node &at, const std::string &what)
 
 // Keys of a mapping, each checked against `known`.
 void
-check_keys(const std::string &file, const YAML::Node &map, const std::string &where,
-           const std::set<std::string> &known)
+check_keys(const std::string &file, const YAML::Node &map, const std::string &where, const std::set<std::string> &known)
 {
     if (!map.IsMap())
         fail(file, map, where + " must be a mapping");
@@ -157,8 +158,7 @@ load_config(const std::string &path)
         throw ConfigError(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     SyncConfig c;
-    check_keys(path, root, "the configuration",
-               {"name", "nodes", "capture", "copy", "peer_dsn", "conflict", "tables"});
+    check_keys(path, root, "the configuration", {"name", "nodes", "capture", "copy", "peer_dsn", "conflict", "tables"});
     if (root["name"])
         c.name = scalar(path, root["name"], "name");
     if (root["nodes"]) {

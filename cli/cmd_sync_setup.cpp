@@ -10,11 +10,13 @@
 #include "cli/exit_codes.hpp"
 #include "common/dsn.hpp"
 
-namespace pymigrate::cli::sync {
+namespace pymigrate::cli::sync
+{
 
 using nlohmann::json;
 
-namespace {
+namespace
+{
 
 struct Server {
     const char *role; // "monolith" / "service"
@@ -28,13 +30,13 @@ std::vector<std::string>
 check_server(Server &s, bool provides_logical)
 {
     std::vector<std::string> problems;
-    pq::Result r = s.conn.exec(
-        "SELECT current_setting('server_version_num')::int, current_setting('wal_level'), "
-        " current_setting('track_commit_timestamp'), current_setting('shared_preload_libraries'), "
-        " current_setting('output_plugin_libraries', true), "
-        " (SELECT rolsuper OR rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user), "
-        " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), "
-        " EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'pymigrate')");
+    pq::Result r =
+        s.conn.exec("SELECT current_setting('server_version_num')::int, current_setting('wal_level'), "
+                    " current_setting('track_commit_timestamp'), current_setting('shared_preload_libraries'), "
+                    " current_setting('output_plugin_libraries', true), "
+                    " (SELECT rolsuper OR rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user), "
+                    " (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user), "
+                    " EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'pymigrate')");
     std::string role = s.role;
     int version = std::stoi(std::string(r.value(0, 0)));
     if (version < 150000 || version >= 160000)
@@ -103,14 +105,13 @@ wait_streaming(Server &s, const std::string &name, const GlobalOptions &global, 
         else if (state == "error")
             line += ": " + r.optional(0, 5).value_or("") + " (retry " + std::string(r.value(0, 6)) + ")";
         if (line != last)
-            progress(global, s.role + std::string(" <- ") + (std::string(s.role) == "service" ? "monolith" : "service") +
-                                 ": " + line);
+            progress(global, s.role + std::string(" <- ") +
+                                 (std::string(s.role) == "service" ? "monolith" : "service") + ": " + line);
         last = line;
         if (state == "error" && std::stoi(std::string(r.value(0, 6))) >= 3)
             throw std::runtime_error("subscription " + name + " on the " + s.role +
                                      " keeps failing: " + r.optional(0, 5).value_or("?"));
-        double waited =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (waited > timeout_s)
             throw std::runtime_error(fmt::format("subscription {} on the {} is not streaming after {:.0f} s (state {})",
                                                  name, s.role, waited, state));
@@ -140,8 +141,10 @@ sequences_of(pq::Connection &c, const std::string &table)
 long long
 high_water(pq::Connection &c, const SeqColumn &s)
 {
-    return std::stoll(c.scalar("SELECT greatest((SELECT coalesce(max(" + pq::quote_ident(s.column) + ")::bigint, 0) "
-                               "FROM " + s.table + "), (SELECT last_value FROM " + s.sequence + "))")
+    return std::stoll(c.scalar("SELECT greatest((SELECT coalesce(max(" + pq::quote_ident(s.column) +
+                               ")::bigint, 0) "
+                               "FROM " +
+                               s.table + "), (SELECT last_value FROM " + s.sequence + "))")
                           .value_or("0"));
 }
 
@@ -250,8 +253,7 @@ do_setup(SyncConfig config, const GlobalOptions &global, double timeout_s)
     for (Server *x : {&m, &s})
         if (!x->conn.scalar("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pymigrate'")) {
             x->conn.exec("CREATE EXTENSION pymigrate");
-            progress(global, std::string("created the extension on the ") + x->role + " (" +
-                                 redact_dsn(x->dsn) + ")");
+            progress(global, std::string("created the extension on the ") + x->role + " (" + redact_dsn(x->dsn) + ")");
         }
     // Schema-qualified names, so that a mapping names the other side's
     // table exactly (an unqualified one would mean "the same schema").
@@ -263,8 +265,8 @@ do_setup(SyncConfig config, const GlobalOptions &global, double timeout_s)
     std::string msub = monolith_subscription(config.name);
     if (s.conn.scalar("SELECT 1 FROM pymigrate.subscription WHERE name = $1", {ssub}) ||
         m.conn.scalar("SELECT 1 FROM pymigrate.subscription WHERE name = $1", {msub}))
-        throw std::runtime_error("sync \"" + config.name + "\" is already set up (subscription " + ssub +
-                                 " or " + msub + " exists); `pymigrate sync teardown` first, or choose --name");
+        throw std::runtime_error("sync \"" + config.name + "\" is already set up (subscription " + ssub + " or " +
+                                 msub + " exists); `pymigrate sync teardown` first, or choose --name");
 
     std::string monolith_peer = config.monolith_peer_dsn.empty() ? mdsn : config.monolith_peer_dsn;
     std::string service_peer = config.service_peer_dsn.empty() ? sdsn : config.service_peer_dsn;

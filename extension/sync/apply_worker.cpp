@@ -45,8 +45,10 @@ extern "C" {
 #include <deque>
 #include <memory>
 
-namespace pymigrate::sync {
-namespace {
+namespace pymigrate::sync
+{
+namespace
+{
 
 using pg::Error;
 using pg::pg_call;
@@ -466,13 +468,7 @@ Stream::publish(bool idle)
         s.last_msg_time = last_received_at_;
         s.received_lsn = received_;
         s.applied_lsn = applied_;
-        s.changes_applied += changes_;
-        s.txns_applied += txns_;
-        s.not_found += not_found_;
-        s.conflicts += conflicts_;
-        update_rate(s, changes_, now);
-        if (last_commit_time_)
-            s.last_commit_time = last_commit_time_;
+        add_applied(s, changes_, txns_, not_found_, conflicts_, last_commit_time_, now);
         if (idle)
             s.received_lsn = Max(s.received_lsn, applied_);
     });

@@ -37,14 +37,17 @@ extern "C" {
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/snapmgr.h"
 }
 
-namespace pymigrate::sync {
+namespace pymigrate::sync
+{
 
 using pg::Error;
 using pg::pg_call;
 
-namespace {
+namespace
+{
 
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 constexpr int64 kEpochShiftUs = INT64CONST(946684800000000);
@@ -98,7 +101,10 @@ record_position(void *)
         position_plan = plan;
     }
     Datum v[2] = {Int32GetDatum(position.subid), Int64GetDatum(position.tseq)};
+    // Called at the remote COMMIT, after the changes' own snapshots are gone.
+    PushActiveSnapshot(GetTransactionSnapshot());
     int rc = SPI_execute_plan(position_plan, v, nullptr, false, 0);
+    PopActiveSnapshot();
     if (rc != SPI_OK_UPDATE || SPI_processed != 1)
         elog(ERROR, "pymigrate.capture_progress has no row for subscription %d", position.subid);
     SPI_finish();
@@ -298,13 +304,7 @@ CaptureStream::publish()
         s.last_msg_time = now;
         s.in_txn = in_txn_;
         s.txn_commit_time = txn_time_;
-        s.changes_applied += changes_;
-        s.txns_applied += txns_;
-        s.not_found += not_found_;
-        s.conflicts += conflicts_;
-        update_rate(s, changes_, now);
-        if (last_commit_time_)
-            s.last_commit_time = last_commit_time_;
+        add_applied(s, changes_, txns_, not_found_, conflicts_, last_commit_time_, now);
     });
     changes_ = txns_ = not_found_ = conflicts_ = 0;
 }
@@ -326,7 +326,8 @@ CaptureStream::step()
             "WHERE l.txid >= pg_catalog.pg_snapshot_xmin($1::pg_snapshot) AND l.relid = ANY ($3::oid[]) "
             "AND pg_catalog.pg_visible_in_snapshot(l.txid, $2::pg_snapshot) "
             "AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, $1::pg_snapshot) "
-            "AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest($4::oid[], $5::pg_snapshot[]) AS c(relid, snap) "
+            "AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::oid[]), "
+            "                pg_catalog.unnest($5::pg_snapshot[])) AS c(relid, snap) "
             "                WHERE c.relid = l.relid AND pg_catalog.pg_visible_in_snapshot(l.txid, c.snap)) "
             "WINDOW w AS (PARTITION BY l.txid) ORDER BY tseq, l.seq",
         {progress_.prev, cur, relids_, copy_relids_, copy_snaps_});

@@ -17,13 +17,15 @@ extern "C" {
 #include <algorithm>
 #include <set>
 
-namespace pymigrate::sync {
+namespace pymigrate::sync
+{
 
 using json = nlohmann::json;
 using pg::Error;
 using pg::Spi;
 
-namespace {
+namespace
+{
 
 struct Column {
     std::string name;
@@ -124,8 +126,8 @@ check_resolver(Spi &spi, const std::string &name, const std::string &where)
                          "WHERE p.oid = pg_catalog.to_regprocedure($1)",
                          {{TEXTOID, signature}}, true);
     } catch (const pg::PgError &e) {
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, where + ".resolver: \"" + name + "\" is not a function name: " +
-                                                         e.what());
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                    where + ".resolver: \"" + name + "\" is not a function name: " + e.what());
     }
     if (rows->empty())
         throw Error(ERRCODE_UNDEFINED_FUNCTION, where + ".resolver: function " + signature + " does not exist", {},
@@ -172,8 +174,7 @@ check_conflict_refs(Spi &spi, ConflictOptions &c, const std::string &where, cons
             for (const auto &cols : columns_of_tables)
                 exists = exists || find(cols, col) != nullptr;
             if (!exists)
-                throw Error(ERRCODE_UNDEFINED_COLUMN, where + ".column_priority names column \"" + col +
-                                                          "\", which " +
+                throw Error(ERRCODE_UNDEFINED_COLUMN, where + ".column_priority names column \"" + col + "\", which " +
                                                           (columns_of_tables.size() == 1 ? "the table does not have"
                                                                                          : "no subscribed table has"));
         }
@@ -207,11 +208,11 @@ split_table_options(Spi &spi, const std::string &text, const std::vector<Subscri
             listed = listed || (t.local_schema == key.first && t.local_table == key.second);
         if (rows.empty() || !listed)
             throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                        "table_options names \"" + name + "\", which is not a table of this subscription",
-                        {}, "Its keys are the local tables, as given in tables (or add_tables).");
+                        "table_options names \"" + name + "\", which is not a table of this subscription", {},
+                        "Its keys are the local tables, as given in tables (or add_tables).");
         if (out.count(key))
-            throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "table_options names " + qualified_name(key.first, key.second) +
-                                                             " twice");
+            throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                        "table_options names " + qualified_name(key.first, key.second) + " twice");
         out[key] = entry.dump();
     }
     return out;
@@ -237,8 +238,8 @@ set_remote_name(Spi &spi, SubscribedTable &t, const TableOptions &o)
     try {
         parts = spi.query("SELECT pg_catalog.unnest(pg_catalog.parse_ident($1))", {{TEXTOID, *o.remote_table}}, true);
     } catch (const pg::PgError &e) {
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "table_options of " + qualified_name(t.local_schema, t.local_table) +
-                                                         ".table: " + e.what());
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
+                    "table_options of " + qualified_name(t.local_schema, t.local_table) + ".table: " + e.what());
     }
     if (parts.size() == 1) {
         t.remote_table = *parts[0][0];
@@ -246,9 +247,9 @@ set_remote_name(Spi &spi, SubscribedTable &t, const TableOptions &o)
         t.remote_schema = *parts[0][0];
         t.remote_table = *parts[1][0];
     } else {
-        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "table_options of " + qualified_name(t.local_schema, t.local_table) +
-                                                         ".table: \"" + *o.remote_table +
-                                                         "\" is not a table name (schema.table)");
+        throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "table_options of " +
+                                                         qualified_name(t.local_schema, t.local_table) + ".table: \"" +
+                                                         *o.remote_table + "\" is not a table name (schema.table)");
     }
 }
 
@@ -265,8 +266,8 @@ check_options(Spi &spi, SubscriptionOptions o, const std::string &provider_dsn, 
     }
     if (o.local_node == o.remote_node)
         throw Error(ERRCODE_INVALID_PARAMETER_VALUE,
-                    "options: local_node and remote_node are both \"" + o.local_node + "\"",
-                    {}, "Give the two databases different node names.");
+                    "options: local_node and remote_node are both \"" + o.local_node + "\"", {},
+                    "Give the two databases different node names.");
     std::set<std::string> nodes = {o.local_node, o.remote_node};
     for (const auto &r : spi.query("SELECT DISTINCT options->>'remote_node' FROM pymigrate.subscription "
                                    "WHERE options ? 'remote_node'",
@@ -290,8 +291,8 @@ check_options(Spi &spi, SubscriptionOptions o, const std::string &provider_dsn, 
         for (const auto &[local, remote] : to.columns)
             if (!find(cols, local))
                 throw Error(ERRCODE_UNDEFINED_COLUMN,
-                            where + ".columns names column \"" + local + "\", which " + name + " does not have",
-                            {}, "Map the table's own columns: {\"local column\": \"provider column\"}.");
+                            where + ".columns names column \"" + local + "\", which " + name + " does not have", {},
+                            "Map the table's own columns: {\"local column\": \"provider column\"}.");
         t.options = to_json(to);
     }
     return o;
@@ -309,8 +310,9 @@ check_mapping_remote(pg::RemoteConnection &conn, Spi &spi, const SubscribedTable
     for (const auto &[l, r] : o.columns)
         if (!find(remote, r))
             throw Error(ERRCODE_UNDEFINED_COLUMN,
-                        where + ": column \"" + l + "\" is mapped to \"" + r + "\", which the provider's table does "
-                                                                              "not have",
+                        where + ": column \"" + l + "\" is mapped to \"" + r +
+                            "\", which the provider's table does "
+                            "not have",
                         "Provider: " + conn.description() + ".");
     for (const auto &i : o.ignore)
         if (!find(remote, i))
@@ -340,18 +342,18 @@ check_mapping_remote(pg::RemoteConnection &conn, Spi &spi, const SubscribedTable
             throw Error(ERRCODE_DATATYPE_MISMATCH,
                         where + ": column \"" + lc.name + "\" is " + lc.type + " here but its provider column \"" +
                             rc->name + "\" is " + rc->type + ": the types are not compatible",
-                        {}, "Give both the same type (or one of the same kind, e.g. int4 and int8), or map another "
-                            "column.");
+                        {},
+                        "Give both the same type (or one of the same kind, e.g. int4 and int8), or map another "
+                        "column.");
         source[lc.name] = rc;
         remote_used.insert(rc->name);
     }
     for (const auto &rc : remote)
-        if (!remote_used.count(rc.name) &&
-            std::find(o.ignore.begin(), o.ignore.end(), rc.name) == o.ignore.end())
+        if (!remote_used.count(rc.name) && std::find(o.ignore.begin(), o.ignore.end(), rc.name) == o.ignore.end())
             throw Error(ERRCODE_UNDEFINED_COLUMN,
-                        where + ": the provider's column \"" + rc.name + "\" has no column here",
-                        {}, "Add it here, map it to a local column (\"columns\": {\"local\": \"" + rc.name +
-                                "\"}), or list it in \"ignore\".");
+                        where + ": the provider's column \"" + rc.name + "\" has no column here", {},
+                        "Add it here, map it to a local column (\"columns\": {\"local\": \"" + rc.name +
+                            "\"}), or list it in \"ignore\".");
     // The key that finds rows here must come whole with every change.
     for (const auto &lc : local) {
         if (!lc.find_key)

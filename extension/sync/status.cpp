@@ -10,11 +10,13 @@ extern "C" {
 #include "storage/shmem.h"
 }
 
-namespace pymigrate::sync {
+namespace pymigrate::sync
+{
 
 SyncShared *shared = nullptr;
 
-namespace {
+namespace
+{
 
 shmem_request_hook_type prev_request = nullptr;
 shmem_startup_hook_type prev_startup = nullptr;
@@ -123,6 +125,19 @@ update_rate(SubStatus &s, uint64 changes, TimestampTz now)
     double alpha = 1.0 - exp(-seconds / 2.0);
     s.apply_rate += alpha * (static_cast<double>(changes) / seconds - s.apply_rate);
     s.rate_at = now;
+}
+
+void
+add_applied(SubStatus &s, uint64 changes, uint64 txns, uint64 not_found, uint64 conflicts, TimestampTz last_commit_time,
+            TimestampTz now)
+{
+    s.changes_applied += changes;
+    s.txns_applied += txns;
+    s.not_found += not_found;
+    s.conflicts += conflicts;
+    update_rate(s, changes, now);
+    if (last_commit_time)
+        s.last_commit_time = last_commit_time;
 }
 
 void

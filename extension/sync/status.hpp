@@ -13,7 +13,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
-namespace pymigrate::sync {
+namespace pymigrate::sync
+{
 
 enum class Phase : int32 {
     None = 0,  // no worker
@@ -43,11 +44,11 @@ struct SubStatus {
     XLogRecPtr flushed_lsn;  // provider position reported flushed
     uint64 changes_applied;  // rows inserted, updated, deleted (committed)
     uint64 txns_applied;
-    uint64 not_found; // rows an update/delete did not find
-    uint64 conflicts; // conflicts met (conflict.hpp), not_found included
-    double apply_rate; // changes per second, smoothed over a few seconds
+    uint64 not_found;    // rows an update/delete did not find
+    uint64 conflicts;    // conflicts met (conflict.hpp), not_found included
+    double apply_rate;   // changes per second, smoothed over a few seconds
     TimestampTz rate_at; // when apply_rate was last updated
-    bool held;        // the last run stopped on a held conflict; cleared when a transaction applies
+    bool held;           // the last run stopped on a held conflict; cleared when a transaction applies
     int32 copy_tables_total;
     int32 copy_tables_done;
     uint64 copy_rows; // rows copied so far in the running copy
@@ -90,6 +91,11 @@ update_status(int32 subid, F &&f)
 // Folds `changes` applied since the last call into s.apply_rate (an
 // exponential average with a time constant of 2 s). Call under the lock.
 void update_rate(SubStatus &s, uint64 changes, TimestampTz now);
+
+// Adds what a worker applied since it last published to the slot's
+// counters and rate (both kinds of apply worker publish alike).
+void add_applied(SubStatus &s, uint64 changes, uint64 txns, uint64 not_found, uint64 conflicts,
+                 TimestampTz last_commit_time, TimestampTz now);
 
 // Forgets a dropped subscription's slot.
 void forget_status(int32 subid);

@@ -13,15 +13,8 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncCli : public SyncPair<SyncCli>
+class SyncCli : public MonolithService<SyncCli>
 {
-  public:
-    static ClusterOptions
-    options(int i)
-    {
-        return sync_cluster(i == 0 ? "monolith" : "service");
-    }
-
   protected:
     ProcessResult
     cli(std::vector<std::string> args, const std::string &db)
@@ -34,8 +27,8 @@ class SyncCli : public SyncPair<SyncCli>
     std::string
     write_file(const std::string &name, const std::string &text)
     {
-        auto path = std::filesystem::temp_directory_path() /
-                    ("pymigrate_sync_cli_" + std::to_string(getpid()) + "_" + name);
+        auto path =
+            std::filesystem::temp_directory_path() / ("pymigrate_sync_cli_" + std::to_string(getpid()) + "_" + name);
         std::ofstream(path) << text;
         files_.push_back(path);
         return path;
@@ -111,7 +104,8 @@ tables:
                        "WHERE id > 2000"),
               m.scalar("SELECT string_agg(id || ':' || customer_id || ':' || total, ',' ORDER BY id) FROM orders "
                        "WHERE id > 2000"));
-    EXPECT_EQ(m.scalar("SELECT internal_note FROM orders WHERE id > 2000 AND customer_id = 2"), std::nullopt); // takes its default
+    EXPECT_EQ(m.scalar("SELECT internal_note FROM orders WHERE id > 2000 AND customer_id = 2"),
+              std::nullopt); // takes its default
 
     r = cli({"sync", "status", "--name", "shop", "--json"}, "shop");
     ASSERT_EQ(r.status, 0) << r.out << r.err;
@@ -126,7 +120,7 @@ tables:
 
     // Pause: changes wait; resume: they arrive.
     ASSERT_EQ(cli({"sync", "pause", "--name", "shop"}, "shop").status, 0);
-    ASSERT_TRUE(eventually([&] { return status(s, "shop_from_monolith", "state") == "disabled"; }));
+    ASSERT_TRUE(eventually([&] { return status(s, "shop_from_monolith", "worker_pid") == "(null)"; }));
     m.exec("UPDATE users SET email = 'paused@example.com' WHERE id = 1");
     std::this_thread::sleep_for(1s);
     EXPECT_NE(s.scalar("SELECT email FROM users WHERE id = 1"), "paused@example.com");

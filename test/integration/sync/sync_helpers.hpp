@@ -12,7 +12,8 @@
 #include "test/harness/cluster_fixture.hpp"
 #include "test/harness/wait.hpp"
 
-namespace pymigrate::testing::sync {
+namespace pymigrate::testing::sync
+{
 
 using namespace std::chrono_literals;
 
@@ -62,6 +63,32 @@ template <typename Derived> class SyncPair : public ClusterSuite<Derived, 2>
         }
     }
 };
+
+// A SyncPair named as in a migration: the monolith (cluster 0, the
+// provider) and the service (cluster 1).
+template <typename Derived> class MonolithService : public SyncPair<Derived>
+{
+  public:
+    static ClusterOptions
+    options(int i)
+    {
+        return sync_cluster(i == 0 ? "monolith" : "service");
+    }
+};
+
+// `sql` fails with SQLSTATE `state` and a message containing `text`.
+inline void
+expect_sql_error(pq::Connection &c, const std::string &sql, const std::vector<pq::Param> &params,
+                 const std::string &state, const std::string &text)
+{
+    try {
+        c.exec(sql, params);
+        ADD_FAILURE() << "accepted: " << sql;
+    } catch (const pq::Error &e) {
+        EXPECT_EQ(e.sqlstate(), state) << e.what();
+        EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+}
 
 // pymigrate.create_subscription(name, dsn, tables [, extra named args]).
 inline void

@@ -8,15 +8,8 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncMapping : public SyncPair<SyncMapping>
+class SyncMapping : public MonolithService<SyncMapping>
 {
-  public:
-    static ClusterOptions
-    options(int i)
-    {
-        return sync_cluster(i == 0 ? "monolith" : "service");
-    }
-
   protected:
     static constexpr const char *kServiceMap =
         R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"}, "ignore": ["legacy_flag"]}})";
@@ -29,19 +22,6 @@ class SyncMapping : public SyncPair<SyncMapping>
         m.exec("CREATE TABLE customers (id int PRIMARY KEY, full_name text, email text, legacy_flag boolean)");
         s.exec("CREATE SCHEMA crm; CREATE TABLE crm.clients (id int PRIMARY KEY, name text, email text, "
                "tier text NOT NULL DEFAULT 'basic')");
-    }
-
-    static void
-    expect_error(Connection &c, const std::string &sql, const std::vector<std::optional<std::string>> &params,
-                 const std::string &state, const std::string &text)
-    {
-        try {
-            c.exec(sql, params);
-            ADD_FAILURE() << "accepted: " << sql;
-        } catch (const pymigrate::pq::Error &e) {
-            EXPECT_EQ(e.sqlstate(), state) << e.what();
-            EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-        }
     }
 };
 
@@ -84,8 +64,15 @@ TEST_F(SyncMapping, RenamedTableAndColumnsBothWaysCopyHonoursMappingChangeableLa
 
     // Changed later: the service gains a column for the monolith's flag.
     s.exec("ALTER TABLE crm.clients ADD COLUMN flag boolean");
-    s.exec("SELECT pymigrate.alter_subscription('m2s', table_options => "
-           "'{\"crm.clients\": {\"columns\": {\"name\": \"full_name\", \"flag\": \"legacy_flag\"}, \"ignore\": null}}')");
+    std::string old_worker = status(s, "m2s", "worker_pid");
+    s.exec(
+        "SELECT pymigrate.alter_subscription('m2s', table_options => "
+        "'{\"crm.clients\": {\"columns\": {\"name\": \"full_name\", \"flag\": \"legacy_flag\"}, \"ignore\": null}}')");
+    // The worker restarts with the new mapping.
+    ASSERT_TRUE(eventually([&] {
+        std::string pid = status(s, "m2s", "worker_pid");
+        return pid != old_worker && pid != "(null)";
+    }));
     ASSERT_TRUE(wait_state(s, "m2s", "streaming"));
     m.exec("UPDATE customers SET legacy_flag = true WHERE id = 7");
     ASSERT_TRUE(wait_caught_up(m, s, "m2s"));
@@ -99,38 +86,36 @@ TEST_F(SyncMapping, BadMappingsAreRefusedNamingTheColumnAndNothingIsStored)
     auto s = subscriber().connect("badmap");
     schemas(m, s);
     const std::string create = "SELECT pymigrate.create_subscription('bad', $1, '{crm.clients}', table_options => "
-                                "$2::jsonb)";
+                               "$2::jsonb)";
     auto with = [&](const std::string &table_options) {
         return std::vector<std::optional<std::string>>{provider().dsn("badmap"), table_options};
     };
     // Unknown provider column.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "fullname"},
+    expect_sql_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "fullname"},
                           "ignore": ["legacy_flag"]}})"),
-                 "42703", "fullname");
+                     "42703", "fullname");
     // A provider column left without a place here.
-    expect_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"}}})"),
-                 "42703", "legacy_flag");
+    expect_sql_error(s, create,
+                     with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"}}})"),
+                     "42703", "legacy_flag");
     // Incompatible types: text here, boolean there.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name",
+    expect_sql_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name",
                           "email": "legacy_flag"}, "ignore": ["email"]}})"),
-                 "42804", "email");
+                     "42804", "email");
     // The key here is not mapped.
-    expect_error(s, create,
-                 with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"},
+    expect_sql_error(s, create, with(R"({"crm.clients": {"table": "public.customers", "columns": {"name": "full_name"},
                           "ignore": ["legacy_flag", "id"]}})"),
-                 "22023", "key column \"id\"");
+                     "22023", "key column \"id\"");
     // A table the subscription does not have; an unknown key.
-    expect_error(s, create, with(R"({"crm.nosuch": {}})"), "22023", "crm.nosuch");
-    expect_error(s, create, with(R"({"crm.clients": {"rename": "x"}})"), "22023", "rename");
+    expect_sql_error(s, create, with(R"({"crm.nosuch": {}})"), "22023", "crm.nosuch");
+    expect_sql_error(s, create, with(R"({"crm.clients": {"rename": "x"}})"), "22023", "rename");
     EXPECT_EQ(s.scalar("SELECT count(*) FROM pymigrate.subscription"), "0");
     EXPECT_EQ(s.scalar("SELECT count(*) FROM pg_replication_origin WHERE roname = 'pymigrate_bad'"), "0");
 
     // A later change that is bad leaves the stored mapping as it was.
     s.exec(create, with(std::string(kServiceMap)));
-    expect_error(s, "SELECT pymigrate.alter_subscription('bad', table_options => $1::jsonb)",
-                 {R"({"crm.clients": {"columns": {"name": "nosuch"}}})"}, "42703", "nosuch");
+    expect_sql_error(s, "SELECT pymigrate.alter_subscription('bad', table_options => $1::jsonb)",
+                     {R"({"crm.clients": {"columns": {"name": "nosuch"}}})"}, "42703", "nosuch");
     EXPECT_EQ(s.scalar("SELECT options->'columns'->>'name' FROM pymigrate.subscription_table"), "full_name");
     s.exec("SELECT pymigrate.drop_subscription('bad')");
 }

@@ -1,0 +1,171 @@
+// Trigger capture on live clusters: a monolith without logical decoding
+// (wal_level replica) synced both ways with a service, concurrent writers
+// converging, a transaction that commits late not skipped, kill -9 of the
+// subscriber losing and repeating nothing, the change log trimmed.
+#include "test/integration/sync/sync_helpers.hpp"
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+using namespace pymigrate::testing;
+using namespace pymigrate::testing::sync;
+using pymigrate::pq::Connection;
+
+class SyncCapture : public SyncPair<SyncCapture>
+{
+  public:
+    static ClusterOptions
+    options(int i)
+    {
+        ClusterOptions o = sync_cluster(i == 0 ? "monolith" : "service");
+        if (i == 0) // no logical decoding on the monolith: trigger capture is the only way
+            o.settings.emplace_back("wal_level", "replica");
+        return o;
+    }
+
+  protected:
+    // service <- monolith by trigger capture (with the initial copy), and
+    // monolith <- service by logical decoding.
+    static void
+    pair(const std::string &db, const std::string &ddl, const std::string &seed)
+    {
+        make_databases(db);
+        auto m = provider().connect(db);
+        auto s = subscriber().connect(db);
+        m.exec(ddl);
+        s.exec(ddl);
+        if (!seed.empty())
+            m.exec(seed);
+        s.exec("SELECT pymigrate.create_subscription($2, $1, '{t}', options => '{\"capture\": "
+               "\"trigger\", \"local_node\": \"service\", \"remote_node\": \"monolith\"}')",
+               {provider().dsn(db), db + "_from_monolith"});
+        ASSERT_TRUE(wait_state(s, db + "_from_monolith", "streaming"));
+        m.exec("SELECT pymigrate.create_subscription($2, $1, '{t}', copy_data => false, options => "
+               "'{\"local_node\": \"monolith\", \"remote_node\": \"service\"}')",
+               {subscriber().dsn(db), db + "_from_service"});
+        ASSERT_TRUE(wait_state(m, db + "_from_service", "streaming"));
+    }
+
+    // Everything the monolith has committed is applied on the service: its
+    // change log holds nothing the consumer has not confirmed.
+    static ::testing::AssertionResult
+    capture_caught_up(Connection &m, Connection &s, const std::string &db, std::chrono::milliseconds timeout = 60s)
+    {
+        std::string marker = std::to_string(std::random_device{}());
+        m.exec("INSERT INTO t VALUES (-1, $1) ON CONFLICT (id) DO UPDATE SET v = excluded.v", {marker});
+        if (eventually([&] { return s.scalar("SELECT v FROM t WHERE id = -1") == marker; }, timeout, 50ms))
+            return ::testing::AssertionSuccess();
+        return ::testing::AssertionFailure()
+               << "the service did not apply the monolith's marker: state " << status(s, db + "_from_monolith", "state")
+               << ", last_error " << status(s, db + "_from_monolith", "last_error");
+    }
+};
+
+TEST_F(SyncCapture, ConcurrentWritersOnTheMonolithConvergeAndTheLogIsTrimmed)
+{
+    pair("conv", "CREATE TABLE t (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0)",
+         "INSERT INTO t SELECT g, 'seed', 0 FROM generate_series(1, 200) g");
+    auto m = provider().connect("conv");
+    auto s = subscriber().connect("conv");
+    EXPECT_EQ(s.scalar("SELECT count(*) FROM t"), "200");
+
+    std::atomic<bool> stop{false};
+    auto writer = [&](Cluster &c, const std::string &me, unsigned seed, bool multi_row) {
+        Connection w = c.connect("conv");
+        std::mt19937 rng(seed);
+        while (!stop) {
+            int k = static_cast<int>(rng() % 300) + 1;
+            std::string key = std::to_string(k);
+            try {
+                switch (rng() % 4) {
+                case 0:
+                    w.exec("INSERT INTO t VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET n = t.n + 1, v = $2",
+                           {key, me});
+                    break;
+                case 1:
+                    w.exec("DELETE FROM t WHERE id = $1", {key});
+                    break;
+                default:
+                    // Several rows in one statement: one trigger call per statement.
+                    w.exec(multi_row ? "UPDATE t SET n = n + 1, v = $2 WHERE id BETWEEN $1 AND $1 + 5"
+                                     : "UPDATE t SET n = n + 1, v = $2 WHERE id = $1",
+                           {key, me});
+                }
+            } catch (const pymigrate::pq::Error &e) {
+                // Two writers' multi-row updates may deadlock; PostgreSQL cancels one.
+                if (e.sqlstate() != "40P01")
+                    throw;
+            }
+        }
+    };
+    std::thread a(writer, std::ref(provider()), "monolith-a", 1, true);
+    std::thread b(writer, std::ref(provider()), "monolith-b", 2, false);
+    // Writers on the monolith only: with writers on both sides at once this
+    // test diverged (see README "Trigger capture": not done yet).
+    std::this_thread::sleep_for(8s);
+    stop = true;
+    a.join();
+    b.join();
+
+    ASSERT_TRUE(capture_caught_up(m, s, "conv"));
+    ASSERT_TRUE(wait_caught_up(s, m, "conv_from_service"));
+    ASSERT_TRUE(capture_caught_up(m, s, "conv"));
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+    EXPECT_EQ(status(s, "conv_from_monolith", "capture"), "trigger");
+    // What the service has applied is trimmed from the monolith's log.
+    EXPECT_TRUE(eventually([&] { return m.scalar("SELECT count(*) < 50 FROM pymigrate.change_log") == "t"; }, 30s))
+        << m.scalar("SELECT count(*) FROM pymigrate.change_log").value_or("?") << " rows left in the change log";
+    // No loop: the monolith's applied changes are not captured again.
+    std::string applied = status(s, "conv_from_monolith", "changes_applied");
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(status(s, "conv_from_monolith", "changes_applied"), applied);
+}
+
+TEST_F(SyncCapture, ATransactionThatCommitsLateIsNotSkipped)
+{
+    pair("late", "CREATE TABLE t (id int PRIMARY KEY, v text)", "");
+    auto m = provider().connect("late");
+    auto s = subscriber().connect("late");
+    // Transaction A takes its id and writes first, but commits last.
+    auto late = provider().connect("late");
+    late.exec("BEGIN");
+    late.exec("INSERT INTO t VALUES (1, 'early id, late commit')");
+    for (int i = 2; i <= 20; ++i)
+        m.exec("INSERT INTO t VALUES ($1, 'later id, early commit')", {std::to_string(i)});
+    ASSERT_TRUE(eventually([&] { return s.scalar("SELECT count(*) FROM t") == "19"; }))
+        << s.scalar("SELECT count(*) FROM t").value_or("?");
+    late.exec("COMMIT");
+    ASSERT_TRUE(capture_caught_up(m, s, "late"));
+    EXPECT_EQ(s.scalar("SELECT v FROM t WHERE id = 1"), "early id, late commit");
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+}
+
+TEST_F(SyncCapture, Kill9OfTheSubscriberLosesAndRepeatsNothing)
+{
+    pair("crash", "CREATE TABLE t (id int PRIMARY KEY, v text, n int NOT NULL DEFAULT 0)", "");
+    auto m = provider().connect("crash");
+    std::atomic<bool> stop{false};
+    std::atomic<int> next{1};
+    // Inserts of fresh keys and increments of earlier ones: a change applied
+    // twice shows in n, a lost one in the count.
+    std::thread writer([&] {
+        Connection w = provider().connect("crash");
+        while (!stop) {
+            int k = next++;
+            w.exec("BEGIN; INSERT INTO t VALUES (" + std::to_string(k) +
+                   ", 'x'); UPDATE t SET n = n + 1 WHERE id = " + std::to_string(k / 2 + 1) + "; COMMIT");
+        }
+    });
+    for (int round = 0; round < 3; ++round) {
+        std::this_thread::sleep_for(1500ms);
+        subscriber().kill9();
+        subscriber().start();
+    }
+    stop = true;
+    writer.join();
+    auto s = subscriber().connect("crash");
+    ASSERT_TRUE(capture_caught_up(m, s, "crash", 120s));
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+    EXPECT_GT(std::stoi(m.scalar("SELECT count(*) FROM t").value()), 10);
+}
