@@ -41,25 +41,16 @@ Measurements per system and workload:
               the same over the probes of the unthrottled runs.
 """
 import os
-import re
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 
-import psycopg
-from psycopg import conninfo
+from benchpg import (TOP, cluster_dsn, connect, dsn, medians, pgbench as run_pgbench, preload_peers, print_head,
+                     psql_file, wait)
 
 SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "5"))
 SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,native,pglogical").split(",")
 TARGET_CHANGES = 10000
 CLIENTS = 4
 REPS = 3
-PGBIN = os.environ["PYMIGRATE_PGBIN"]
-TOP = os.environ["PYMIGRATE_TOP"]
-PM_CLUSTER = os.environ["PM_CLUSTER"]
-PROV, SUB = os.environ["PM_PROVIDER_DSN"], os.environ["PM_SUBSCRIBER_DSN"]
+PROV, SUB = cluster_dsn("provider"), cluster_dsn("subscriber")
 TABLES = ["stock_levels", "products", "order_items", "stock_movements", "bench_probe"]
 
 WORKLOADS = {
@@ -83,38 +74,6 @@ END;
 }
 PROBE = "INSERT INTO bench_probe (phase) VALUES (:phase);\n"
 PROBE_WEIGHT = 2
-
-
-def dsn(base, db):
-    return conninfo.make_conninfo(base, dbname=db)
-
-
-def connect(base, db="postgres"):
-    return psycopg.connect(dsn(base, db), autocommit=True)
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def psql_file(base, db, path, *variables):
-    args = [f"{PGBIN}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn(base, db), "-f", path]
-    for v in variables:
-        args += ["-v", v]
-    run(args)
-
-
-def configure_servers():
-    """pglogical must be preloaded next to pymigrate; Debian's 15.20+ also
-    lists the libraries allowed as output plugins."""
-    for base, name in ((PROV, "PROVIDER"), (SUB, "SUBSCRIBER")):
-        with connect(base) as c:
-            c.execute("ALTER SYSTEM SET shared_preload_libraries = 'pymigrate', 'pglogical'")
-            if c.execute("SELECT current_setting('output_plugin_libraries', true)").fetchone()[0] is not None:
-                c.execute("ALTER SYSTEM SET output_plugin_libraries = "
-                          "'pgoutput', 'test_decoding', 'pymigrate', 'pglogical_output'")
-        run([PM_CLUSTER, "stop", os.environ[f"PM_{name}_DIR"]])
-        run([PM_CLUSTER, "start", os.environ[f"PM_{name}_DIR"]])
 
 
 def make_databases(db):
@@ -210,36 +169,12 @@ class System:
         self.s.close()
 
 
-def wait(cond, timeout=120, poll=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark wait timed out")
-        time.sleep(poll)
-
-
 def pgbench(system, script, phase, seconds, rate=None):
     """Runs the workload with 2 % probes; returns (transactions of the
     workload script, probe transactions, wall seconds)."""
-    with tempfile.TemporaryDirectory() as d:
-        work, probe = os.path.join(d, "work.sql"), os.path.join(d, "probe.sql")
-        open(work, "w").write(script)
-        open(probe, "w").write(PROBE)
-        cmd = [f"{PGBIN}/pgbench", "-n", "-c", str(CLIENTS), "-j", "2", "-T", str(int(seconds)),
-               "-D", f"phase={phase}", "-f", f"{work}@{100 - PROBE_WEIGHT}", "-f", f"{probe}@{PROBE_WEIGHT}"]
-        if rate:
-            cmd += ["-R", str(int(rate))]
-        cmd.append(dsn(PROV, system.db))
-        t0 = time.monotonic()
-        out = run(cmd).stdout
-        wall = time.monotonic() - t0
-    counts = [int(n) for n in re.findall(r"^ - (\d+) transactions", out, re.M)]
-    if len(counts) != 2:
-        sys.exit("sync bench: cannot read pgbench's per-script counts:\n" + out)
-    return counts[0], counts[1], wall
+    (work, probes), wall = run_pgbench(dsn(PROV, system.db), [(script, 100 - PROBE_WEIGHT), (PROBE, PROBE_WEIGHT)],
+                                       seconds, CLIENTS, 2, rate, [f"phase={phase}"])
+    return work, probes, wall
 
 
 def percentiles(system, phases):
@@ -283,7 +218,7 @@ def main():
     print(f"sync bench: {CLIENTS} pgbench clients, {SECONDS:g} s loads, {REPS} turns per system; "
           f"load average {os.getloadavg()[0]:.1f} at start ({os.cpu_count()} cores, both clusters local)")
     print(__doc__.split("Measurements per system and workload:")[1].rstrip())
-    configure_servers()
+    preload_peers(["provider", "subscriber"])
     systems = [System(name) for name in SYSTEMS]
     for system in systems:
         system.setup()
@@ -305,15 +240,12 @@ def main():
                 turns.setdefault((workload, system.name), []).append(r)
                 print(f"  {workload:12} {system.name:10} run {rep + 1}: sustained {r['sustained']:7.0f}, "
                       f"capacity {r['capacity']:7.0f} changes/s, p95 {r['p95']:6.1f} ms", flush=True)
-    results = {key: {m: statistics.median(t[m] for t in runs) for m in runs[0]} for key, runs in turns.items()}
+    results = medians(turns)
     for system in systems:
         system.teardown()
 
-    print()
-    head = (f"{'workload':13} {'system':10} {'load ch/s':>10} {'sustained':>10} {'catch-up s':>10} "
-            f"{'capacity':>10} {'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8}")
-    print(head)
-    print("-" * len(head))
+    print_head(f"{'workload':13} {'system':10} {'load ch/s':>10} {'sustained':>10} {'catch-up s':>10} "
+               f"{'capacity':>10} {'lat @ ch/s':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'p95@max':>8}")
     for workload in WORKLOADS:
         for name in SYSTEMS:
             r = results[(workload, name)]

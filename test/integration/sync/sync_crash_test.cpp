@@ -2,14 +2,9 @@
 // with SIGKILL ten times while more than 100,000 changes stream in; after
 // catch-up both sides hold the same rows and no change was applied twice.
 // And an initial copy interrupted the same way starts over cleanly.
+#include "test/integration/sync/pgbench_load.hpp"
 #include "test/integration/sync/sync_helpers.hpp"
 
-#include <unistd.h>
-
-#include <atomic>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <random>
 #include <thread>
 
@@ -27,60 +22,6 @@ class SyncCrash : public SyncPair<SyncCrash>
         subscriber().start();
     }
 };
-
-namespace {
-
-// Runs pgbench against `dsn` in the background, in rounds of
-// `transactions_per_client`, until stop(): the load lasts as long as the
-// test needs it, however fast the machine is.
-class Workload
-{
-  public:
-    Workload(const std::string &dsn, const std::string &script, int clients, int transactions_per_client)
-    {
-        dir_ = std::filesystem::temp_directory_path() / ("pymigrate-crash-" + std::to_string(getpid()));
-        std::filesystem::create_directories(dir_);
-        std::ofstream(dir_ / "workload.sql") << script;
-        std::string cmd = "'" + (pg_bindir() / "pgbench").string() + "' -n -f '" + (dir_ / "workload.sql").string() +
-                          "' -c " + std::to_string(clients) + " -j 2 -t " + std::to_string(transactions_per_client) +
-                          " '" + dsn + "' >> '" + (dir_ / "pgbench.log").string() + "' 2>&1";
-        thread_ = std::thread([this, cmd] {
-            while (!stop_ && status_ == 0)
-                status_ = std::system(cmd.c_str());
-        });
-    }
-    ~Workload()
-    {
-        stop_ = true;
-        if (thread_.joinable())
-            thread_.join();
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    // Ends the load after the running round; returns 0 when every round's
-    // transactions all ran (pgbench's exit status otherwise).
-    int
-    stop()
-    {
-        stop_ = true;
-        thread_.join();
-        return status_;
-    }
-    std::string
-    log() const
-    {
-        std::ifstream in(dir_ / "pgbench.log");
-        return std::string(std::istreambuf_iterator<char>(in), {});
-    }
-
-  private:
-    std::filesystem::path dir_;
-    std::thread thread_;
-    std::atomic<bool> stop_{false};
-    std::atomic<int> status_{0};
-};
-
-} // namespace
 
 TEST_F(SyncCrash, TenKill9sOfTheSubscriberDuringAWorkloadLoseAndRepeatNothing)
 {
@@ -110,17 +51,17 @@ TEST_F(SyncCrash, TenKill9sOfTheSubscriberDuringAWorkloadLoseAndRepeatNothing)
 
     // 4 clients, transactions of 3 to 4 changes each, until the crashes are
     // over and at least 100,000 changes were made.
-    Workload load(provider().dsn("crash"),
-                  "\\set id random(1, 2000)\n"
-                  "\\set k random(1, 5000)\n"
-                  "\\set d random(1, 5000)\n"
-                  "BEGIN;\n"
-                  "UPDATE acct SET balance = balance + 1, version = version + 1 WHERE id = :id;\n"
-                  "INSERT INTO hist (acct_id, delta) VALUES (:id, 1);\n"
-                  "INSERT INTO kv VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET v = kv.v + 1;\n"
-                  "END;\n"
-                  "DELETE FROM kv WHERE k = :d AND v > 2;\n",
-                  4, 1000);
+    PgbenchLoad load(provider().dsn("crash"),
+                     "\\set id random(1, 2000)\n"
+                     "\\set k random(1, 5000)\n"
+                     "\\set d random(1, 5000)\n"
+                     "BEGIN;\n"
+                     "UPDATE acct SET balance = balance + 1, version = version + 1 WHERE id = :id;\n"
+                     "INSERT INTO hist (acct_id, delta) VALUES (:id, 1);\n"
+                     "INSERT INTO kv VALUES (:k, 1) ON CONFLICT (k) DO UPDATE SET v = kv.v + 1;\n"
+                     "END;\n"
+                     "DELETE FROM kv WHERE k = :d AND v > 2;\n",
+                     4, 1000);
 
     // Ten crashes at random moments, each once the worker is applying again.
     std::mt19937 rng(20240229);
