@@ -604,9 +604,15 @@ local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c)
 {
     c->local_ts = DT_NOBEGIN;
     c->local_origin = InvalidRepOriginId;
-    bool isnull = false;
-    TransactionId xmin = DatumGetTransactionId(slot_getsysattr(local, MinTransactionIdAttributeNumber, &isnull));
-    if (isnull || !TransactionIdIsNormal(xmin) || TransactionIdIsCurrentTransactionId(xmin))
+    // The tuple header, not slot_getsysattr: that returns the raw xmin, which
+    // a frozen tuple keeps, and a frozen row (loaded long ago, on both sides
+    // alike) must count as replicated, not as a local write.
+    bool should_free = false;
+    HeapTuple tuple = ExecFetchSlotHeapTuple(local, false, &should_free);
+    TransactionId xmin = HeapTupleHeaderGetXmin(tuple->t_data); // FrozenTransactionId when frozen
+    if (should_free)
+        heap_freetuple(tuple);
+    if (!TransactionIdIsNormal(xmin) || TransactionIdIsCurrentTransactionId(xmin))
         return false;
     if (!track_commit_timestamp)
         return false;

@@ -414,3 +414,23 @@ TEST_F(SyncBidir, UpdateMissingInsertKeepsTheUpdatedRowOnBothSides)
     EXPECT_EQ(row(s, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "update_missing:inserted");
     EXPECT_EQ(row(m, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "delete_origin_differs:keep_local");
 }
+
+// A row frozen by VACUUM (written long ago, e.g. by the load both sides
+// started from) counts as replicated: a remote update of it is no conflict.
+// An unfrozen local write in its place is (origin-based detection).
+TEST_F(SyncBidir, AFrozenLocalRowIsNoConflictAnUnfrozenLocalWriteIs)
+{
+    pair("frz", "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'seed'), (2, 'seed')");
+    auto m = monolith().connect("frz");
+    auto s = service().connect("frz");
+    ASSERT_TRUE(settle(m, s, "frz"));
+    m.exec("VACUUM (FREEZE) t");
+    m.exec("UPDATE t SET v = 'written on the monolith' WHERE id = 2"); // a new, unfrozen local version
+    ASSERT_TRUE(settle(m, s, "frz"));
+    s.exec("UPDATE t SET v = 'from the service' WHERE id IN (1, 2)");
+    ASSERT_TRUE(settle(m, s, "frz"));
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(row(*c, "SELECT string_agg(v, ',' ORDER BY id) FROM t"), "from the service,from the service");
+    EXPECT_EQ(row(m, "SELECT string_agg(key::text || ':' || kind, ',') FROM pymigrate.conflict_log"),
+              "{\"id\": 2}:update_origin_differs");
+}
