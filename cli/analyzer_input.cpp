@@ -55,8 +55,8 @@ analyzer::Model
 AnalyzerInput::load(const GlobalOptions &global) const
 {
     analyzer::Source src = reads_monolith(global) ? analyzer::load_postgres(global.monolith)
-                           : !ddl.empty()           ? analyzer::load_ddl(ddl)
-                                                    : analyzer::load_sqlite(sqlite);
+                           : !ddl.empty()         ? analyzer::load_ddl(ddl)
+                                                  : analyzer::load_sqlite(sqlite);
     std::optional<analyzer::StatementLog> statement_log;
     if (!log.empty())
         statement_log = analyzer::read_statement_log(log, {log_format, log_line_prefix});

@@ -7,8 +7,10 @@
 #include "cli/exit_codes.hpp"
 #include "common/pq.hpp"
 
-namespace pymigrate::cli {
-namespace {
+namespace pymigrate::cli
+{
+namespace
+{
 
 // The installed extension version on `dsn`, "not installed", or the error
 // (and `reachable` false: the command then exits kFailed, as every command

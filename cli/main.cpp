@@ -6,7 +6,8 @@
 
 using namespace pymigrate::cli;
 
-namespace {
+namespace
+{
 
 // CLI11 lists a parent's options only in the parent's help; every command's
 // help says which common flags it takes too (they may follow the command).
@@ -49,12 +50,7 @@ main(int argc, char **argv)
 
     int exit_code = kOk;
     const Register commands[] = {
-        register_version,
-        register_validate,
-        register_analyze,
-        register_generate,
-        register_route,
-        register_sync,
+        register_version, register_validate, register_analyze, register_generate, register_route, register_sync,
     };
     for (Register r : commands)
         r(app, global, exit_code);
