@@ -10,4 +10,8 @@ enum ExitCode : int {
     kCheckFailed = 3, // ran, and found a problem it was asked to check for
 };
 
+// The line every --help ends with.
+inline constexpr const char *kExitCodesHelp =
+    "Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 a check found problems.";
+
 } // namespace pymigrate::cli

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <string>
 #include <string_view>
 
 #include "cli/command.hpp"
@@ -17,9 +18,8 @@ add_common_flags_note(CLI::App &app)
     for (CLI::App *sub : app.get_subcommands({})) {
         std::string footer = sub->get_footer();
         sub->footer((footer.empty() ? "" : footer + "\n\n") +
-                    "Common flags (before or after the command): --monolith DSN (or $PYMIGRATE_MONOLITH), "
-                    "--service DSN\n(or $PYMIGRATE_SERVICE), --json, -v. Exit codes: 0 done, 1 failed, 2 bad usage "
-                    "or configuration,\n3 a check found problems.");
+                    "Common flags (before or after the command): --monolith DSN (or $PYMIGRATE_MONOLITH),\n"
+                    "--service DSN (or $PYMIGRATE_SERVICE), --json, -v.\n" + kExitCodesHelp);
         add_common_flags_note(*sub);
     }
 }
@@ -31,8 +31,7 @@ main(int argc, char **argv)
 {
     CLI::App app{"pymigrate: move a monolithic PostgreSQL database to a database per service, with no downtime"};
     app.require_subcommand(1);
-    app.footer("Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 3 a check found problems.\n"
-               "Run `pymigrate COMMAND --help` for a command's options and examples.");
+    app.footer(std::string(kExitCodesHelp) + "\nRun `pymigrate COMMAND --help` for a command's options and examples.");
 
     GlobalOptions global;
     app.add_option("--monolith", global.monolith, "connection string of the monolith database")
