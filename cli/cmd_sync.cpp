@@ -55,14 +55,32 @@ struct Side {
     const char *server;    // where the subscription lives
     std::string dsn;
     std::string subscription;
+    std::string provider_dsn; // the other server (trigger capture: its change log)
 };
 
 std::vector<Side>
 sides(const GlobalOptions &global, const std::string &name)
 {
-    return {
-        {"monolith -> service", "service", require_dsn(global.service, "--service"), service_subscription(name)},
-        {"service -> monolith", "monolith", require_dsn(global.monolith, "--monolith"), monolith_subscription(name)}};
+    std::string monolith = require_dsn(global.monolith, "--monolith");
+    std::string service = require_dsn(global.service, "--service");
+    return {{"monolith -> service", "service", service, service_subscription(name), monolith},
+            {"service -> monolith", "monolith", monolith, monolith_subscription(name), service}};
+}
+
+// A trigger-capture direction: the provider's change log rows the
+// subscription has not confirmed yet (null when the provider cannot be
+// asked: status still reports the rest).
+json
+capture_backlog(pq::Connection &c, const Side &side)
+{
+    auto consumer = c.scalar("SELECT pymigrate.capture_consumer_name($1)", {side.subscription});
+    try {
+        pq::Connection provider(side.provider_dsn);
+        auto pending = provider.scalar("SELECT pending FROM pymigrate.capture_status WHERE consumer = $1", {*consumer});
+        return pending ? json(std::stol(*pending)) : json(nullptr);
+    } catch (const pq::Error &) {
+        return nullptr;
+    }
 }
 
 json
@@ -125,6 +143,8 @@ direction_status(const Side &side)
         tables.push_back(row);
     }
     out["conflicts_by_table"] = tables;
+    if (out["capture"] == "trigger")
+        out["backlog"] = capture_backlog(c, side);
     return out;
 }
 
@@ -165,6 +185,8 @@ do_status(const GlobalOptions &global, const std::string &name)
             else if (s["state"] == "copying")
                 note = "copied " + show(s["copy_tables_done"]) + "/" + show(s["copy_tables_total"]) + " tables, " +
                        show(s["copy_rows"]) + " rows";
+            else if (s.contains("backlog"))
+                note = "trigger capture, backlog " + show(s["backlog"]) + " change_log rows";
             std::cout << fmt::format("{:<20} {:<12} {:>10} {:>8} {:>10} {:>9} {:>9} {}\n",
                                      s["direction"].get<std::string>(), s["state"].get<std::string>(),
                                      show(s.value("lag_bytes", json()), " B"), show(s.value("lag_seconds", json())),

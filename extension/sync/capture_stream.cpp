@@ -185,8 +185,6 @@ class CaptureStream
     TimestampTz last_advance_ = 0;
     TimestampTz last_check_ = GetCurrentTimestamp();
     TimestampTz last_publish_ = 0;
-    uint64 changes_ = 0, txns_ = 0, not_found_ = 0, conflicts_ = 0;
-    TimestampTz last_commit_time_ = 0;
     bool cleared_held_ = false;
 };
 
@@ -250,19 +248,20 @@ CaptureStream::end_transaction()
     apply(commit_message(txn_seq_, txn_time_), &out);
     in_txn_ = false;
     progress_.applied_seq = txn_seq_;
-    changes_ += out.changes;
-    not_found_ += out.not_found;
-    conflicts_ += out.conflicts;
-    ++txns_;
-    last_commit_time_ = txn_time_;
-    if (!cleared_held_) {
-        cleared_held_ = true;
-        update_status(sub_.id, [](SubStatus &s) {
+    // The counters move with each commit: whoever sees the transaction's
+    // rows (or its conflict log rows) sees it counted.
+    TimestampTz now = GetCurrentTimestamp();
+    TimestampTz commit_time = txn_time_;
+    bool clear_held = !cleared_held_;
+    cleared_held_ = true;
+    update_status(sub_.id, [&](SubStatus &s) {
+        s.in_txn = false;
+        add_applied(s, out.changes, 1, out.not_found, out.conflicts, commit_time, now);
+        if (clear_held) {
             s.held = false;
             s.failures = 0;
-        });
-    }
-    update_status(sub_.id, [](SubStatus &s) { s.in_txn = false; });
+        }
+    });
 }
 
 void
@@ -304,9 +303,7 @@ CaptureStream::publish()
         s.last_msg_time = now;
         s.in_txn = in_txn_;
         s.txn_commit_time = txn_time_;
-        add_applied(s, changes_, txns_, not_found_, conflicts_, last_commit_time_, now);
     });
-    changes_ = txns_ = not_found_ = conflicts_ = 0;
 }
 
 // One batch; true when it held changes.
@@ -524,3 +521,15 @@ run_capture(Subscription &sub)
 }
 
 } // namespace pymigrate::sync
+
+// pymigrate.capture_consumer_name(subscription): the name this database's
+// subscription reads the provider's change log under (what the provider's
+// pymigrate.capture_status shows), for tools that look at both sides.
+PYMIGRATE_FUNCTION(pymigrate_capture_consumer_name)
+{
+    Datum arg = PG_GETARG_DATUM(0);
+    char *name = pymigrate::pg::pg_call([arg] { return text_to_cstring(DatumGetTextPP(arg)); });
+    std::string consumer = pymigrate::sync::capture_consumer(std::string(name));
+    const char *s = consumer.c_str();
+    return pymigrate::pg::pg_call([s] { return PointerGetDatum(cstring_to_text(s)); });
+}

@@ -196,6 +196,15 @@ REVOKE ALL ON FUNCTION pymigrate.capture_start(text, text[], text), pymigrate._c
   pymigrate.capture_stop(text), pymigrate.capture_confirm(text, pg_snapshot), pymigrate.capture_trim()
   FROM PUBLIC;
 
+-- Subscriber side: the consumer name a subscription of this database reads
+-- its provider's change log under (the provider's capture_status.consumer).
+CREATE FUNCTION pymigrate.capture_consumer_name(subscription text)
+RETURNS text
+LANGUAGE c STRICT STABLE
+AS 'MODULE_PATHNAME', 'pymigrate_capture_consumer_name';
+COMMENT ON FUNCTION pymigrate.capture_consumer_name(text) IS
+  'The name the subscription reads its provider''s pymigrate.change_log under (capture_status.consumer there)';
+
 -- Subscriber side: how far a trigger-capture subscription has applied.
 -- `prev` is the provider snapshot up to which everything is applied;
 -- `batch` the snapshot of the batch being applied (changes of transactions

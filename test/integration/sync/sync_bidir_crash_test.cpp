@@ -42,7 +42,7 @@ constexpr int kSharedKeys = 20;
 } // namespace
 
 // SyncPair's provider is node a, its subscriber node b: each is both here.
-class SyncBidirCrash : public SyncPair<SyncBidirCrash>
+template <typename Derived> class BidirCrash : public SyncPair<Derived>
 {
   public:
     static ClusterOptions
@@ -52,10 +52,12 @@ class SyncBidirCrash : public SyncPair<SyncBidirCrash>
     }
 
   protected:
+    using Base = SyncPair<Derived>;
+
     static Cluster &
     node(const std::string &n)
     {
-        return n == "a" ? provider() : subscriber();
+        return n == "a" ? Base::provider() : Base::subscriber();
     }
     static std::string
     other(const std::string &n)
@@ -139,23 +141,30 @@ END;
                << " ms: subscription " << sub(other(from)) << " state " << status(to, sub(other(from)), "state")
                << ", last_error " << status(to, sub(other(from)), "last_error");
     }
+
+    // The test, with b reading a's changes by `b_reads_a_by` (logical or
+    // trigger capture); a always reads b's by logical decoding.
+    static void run(const std::string &db, const std::string &b_reads_a_by);
 };
 
-TEST_F(SyncBidirCrash, Kill9OfEitherSideDuringABidirectionalWorkloadLosesAndRepeatsNothing)
+template <typename Derived>
+void
+BidirCrash<Derived>::run(const std::string &db, const std::string &b_reads_a_by)
 {
-    const std::string db = "bidircrash";
-    make_databases(db);
+    Base::make_databases(db);
     for (std::string n : {"a", "b"})
         make_tables(n, db);
     for (std::string n : {"a", "b"}) {
         auto c = node(n).connect(db);
+        std::string capture = n == "b" ? b_reads_a_by : "logical";
         create_subscription(c, sub(n), node(other(n)).dsn(db), "{journal,counters,shared}",
                             "copy_data => false, options => '{\"local_node\": \"" + n + "\", \"remote_node\": \"" +
-                                other(n) + "\", \"strategy\": \"last_write_wins\"}'");
+                                other(n) + "\", \"strategy\": \"last_write_wins\", \"capture\": \"" + capture + "\"}'");
     }
     for (std::string n : {"a", "b"}) {
         auto c = node(n).connect(db);
         ASSERT_TRUE(wait_state(c, sub(n), "streaming"));
+        EXPECT_EQ(status(c, sub(n), "capture"), n == "b" ? b_reads_a_by : "logical");
     }
 
     std::map<std::string, std::unique_ptr<PgbenchLoad>> load;
@@ -227,4 +236,30 @@ TEST_F(SyncBidirCrash, Kill9OfEitherSideDuringABidirectionalWorkloadLosesAndRepe
     std::this_thread::sleep_for(2s);
     EXPECT_EQ(applied(), quiet);
     expect_same_tables(a, b, kTables);
+}
+
+class SyncBidirCrash : public BidirCrash<SyncBidirCrash>
+{
+};
+
+TEST_F(SyncBidirCrash, Kill9OfEitherSideDuringABidirectionalWorkloadLosesAndRepeatsNothing)
+{
+    run("bidircrash", "logical");
+}
+
+// Node a without logical decoding (wal_level replica): b reads it by
+// trigger capture, a reads b by logical decoding.
+class SyncBidirCrashTrigger : public BidirCrash<SyncBidirCrashTrigger>
+{
+  public:
+    static ClusterOptions
+    options(int i)
+    {
+        return i == 0 ? without_logical_decoding(BidirCrash::options(i)) : BidirCrash::options(i);
+    }
+};
+
+TEST_F(SyncBidirCrashTrigger, Kill9OfEitherSideWithTriggerCaptureOneWayLosesAndRepeatsNothing)
+{
+    run("trigcrash", "trigger");
 }

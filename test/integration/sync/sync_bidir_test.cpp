@@ -1,10 +1,9 @@
 // Sync in both directions on live clusters: a subscription on each side to
 // the other (origins keep applied changes from going back), conflict
 // detection and every strategy, the conflict log, held changes.
+#include "test/integration/sync/bidir_workload.hpp"
 #include "test/integration/sync/sync_bidir_fixture.hpp"
 
-#include <atomic>
-#include <random>
 #include <thread>
 
 using namespace pymigrate::testing;
@@ -17,79 +16,14 @@ class SyncBidir : public BidirPair<SyncBidir>
 
 TEST_F(SyncBidir, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop)
 {
-    pair("busy", "CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL, note text, touched_by text)",
-         "INSERT INTO acct SELECT g, 0, 'seed', 'seed' FROM generate_series(1, 300) g "
-         "UNION ALL SELECT g, 0, 'seed', 'seed' FROM generate_series(401, 600) g");
+    pair("busy", kAcctDdl, kAcctSeed);
     auto m = monolith().connect("busy");
     auto s = service().connect("busy");
     const std::string m2s = "busy_from_monolith", s2m = "busy_from_service";
-
-    // Writers on both sides on the same keys: updates of 1-600, upserts of
-    // 1-400 (rows appear), deletes of 401-600. A key is never deleted and
-    // inserted again: without tombstones, a delete and re-insert on one side
-    // racing an update on the other can diverge (README, Limitations).
-    std::atomic<bool> stop{false};
-    std::atomic<long> writes{0};
-    auto writer = [&](Cluster &c, const std::string &me, unsigned seed) {
-        Connection w = c.connect("busy");
-        std::mt19937 rng(seed);
-        while (!stop) {
-            int op = static_cast<int>(rng() % 10);
-            int k = op < 6   ? static_cast<int>(rng() % 600) + 1
-                    : op < 9 ? static_cast<int>(rng() % 400) + 1
-                             : static_cast<int>(rng() % 200) + 401;
-            std::string key = std::to_string(k);
-            if (op < 6)
-                w.exec("UPDATE acct SET balance = balance + 1, note = $2 || ' ' || clock_timestamp(), touched_by = $2 "
-                       "WHERE id = $1",
-                       {key, me});
-            else if (op < 9)
-                w.exec("INSERT INTO acct VALUES ($1, 1, $2, $2) ON CONFLICT (id) DO UPDATE SET balance = "
-                       "acct.balance + 10, touched_by = $2",
-                       {key, me});
-            else
-                w.exec("DELETE FROM acct WHERE id = $1", {key});
-            ++writes;
-        }
-    };
-    std::thread a(writer, std::ref(monolith()), "monolith", 1);
-    std::thread b(writer, std::ref(service()), "service", 2);
-    std::this_thread::sleep_for(10s);
-    stop = true;
-    a.join();
-    b.join();
-    ASSERT_GT(writes.load(), 100);
+    ASSERT_GT(run_overlapping_writers(monolith(), service(), "busy", 10s), 100);
 
     ASSERT_TRUE(settle(m, s, "busy"));
-    EXPECT_EQ(checksum(s, "acct"), checksum(m, "acct"));
-    EXPECT_EQ(status(s, m2s, "state"), "streaming");
-    EXPECT_EQ(status(m, s2m, "state"), "streaming");
-
-    // Conflicts happened, and every one the workers counted is in the log.
-    for (auto *c : {&m, &s}) {
-        std::string sub = c == &m ? s2m : m2s;
-        auto logged = c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE subscription = $1", {sub});
-        EXPECT_EQ(logged, status(*c, sub, "conflicts")) << sub;
-        EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE outcome = 'held'"), "0");
-        // Each row has both commit times, origins and the strategy.
-        EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.conflict_log WHERE remote_commit_ts IS NULL "
-                            "OR remote_node IS NULL OR strategy <> 'last_write_wins' OR key IS NULL "
-                            "OR (kind NOT LIKE '%missing' AND (local_row IS NULL OR local_commit_ts IS NULL "
-                            "OR local_node IS NULL))"),
-                  "0");
-    }
-    long total = std::stol(m.scalar("SELECT count(*) FROM pymigrate.conflict_log").value()) +
-                 std::stol(s.scalar("SELECT count(*) FROM pymigrate.conflict_log").value());
-    EXPECT_GT(total, 0) << "overlapping writers on both sides should have met conflicts";
-    EXPECT_NE(s.scalar("SELECT count(*) FROM pymigrate.conflict_summary"), "0");
-
-    // No loop: once quiet, nothing is applied any more on either side.
-    std::string applied_m = status(m, s2m, "changes_applied");
-    std::string applied_s = status(s, m2s, "changes_applied");
-    std::this_thread::sleep_for(3s);
-    EXPECT_EQ(status(m, s2m, "changes_applied"), applied_m);
-    EXPECT_EQ(status(s, m2s, "changes_applied"), applied_s);
-    EXPECT_EQ(checksum(s, "acct"), checksum(m, "acct"));
+    expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
 }
 
 TEST_F(SyncBidir, LastWriteWinsConvergesWhicheverDirectionArrivesFirst)

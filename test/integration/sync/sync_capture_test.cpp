@@ -2,6 +2,7 @@
 // (wal_level replica) synced both ways with a service, concurrent writers
 // converging, a transaction that commits late not skipped, kill -9 of the
 // subscriber losing and repeating nothing, the change log trimmed.
+#include "test/integration/sync/bidir_workload.hpp"
 #include "test/integration/sync/sync_helpers.hpp"
 
 #include <atomic>
@@ -18,17 +19,14 @@ class SyncCapture : public SyncPair<SyncCapture>
     static ClusterOptions
     options(int i)
     {
-        ClusterOptions o = sync_cluster(i == 0 ? "monolith" : "service");
-        if (i == 0) // no logical decoding on the monolith: trigger capture is the only way
-            o.settings.emplace_back("wal_level", "replica");
-        return o;
+        return i == 0 ? without_logical_decoding(sync_cluster("monolith")) : sync_cluster("service");
     }
 
   protected:
     // service <- monolith by trigger capture (with the initial copy), and
     // monolith <- service by logical decoding.
     static void
-    pair(const std::string &db, const std::string &ddl, const std::string &seed)
+    pair(const std::string &db, const std::string &ddl, const std::string &seed, const std::string &tables = "{t}")
     {
         make_databases(db);
         auto m = provider().connect(db);
@@ -37,24 +35,29 @@ class SyncCapture : public SyncPair<SyncCapture>
         s.exec(ddl);
         if (!seed.empty())
             m.exec(seed);
-        s.exec("SELECT pymigrate.create_subscription($2, $1, '{t}', options => '{\"capture\": "
+        s.exec("SELECT pymigrate.create_subscription($2, $1, $3::text[], options => '{\"capture\": "
                "\"trigger\", \"local_node\": \"service\", \"remote_node\": \"monolith\"}')",
-               {provider().dsn(db), db + "_from_monolith"});
+               {provider().dsn(db), db + "_from_monolith", tables});
         ASSERT_TRUE(wait_state(s, db + "_from_monolith", "streaming"));
-        m.exec("SELECT pymigrate.create_subscription($2, $1, '{t}', copy_data => false, options => "
+        m.exec("SELECT pymigrate.create_subscription($2, $1, $3::text[], copy_data => false, options => "
                "'{\"local_node\": \"monolith\", \"remote_node\": \"service\"}')",
-               {subscriber().dsn(db), db + "_from_service"});
+               {subscriber().dsn(db), db + "_from_service", tables});
         ASSERT_TRUE(wait_state(m, db + "_from_service", "streaming"));
     }
 
-    // Everything the monolith has committed is applied on the service: its
-    // change log holds nothing the consumer has not confirmed.
+    // Everything the monolith has committed is applied on the service: a
+    // marker written now (row -1 of `table`, text column `column`) arrives,
+    // and batches are applied in commit order.
     static ::testing::AssertionResult
-    capture_caught_up(Connection &m, Connection &s, const std::string &db, std::chrono::milliseconds timeout = 60s)
+    capture_caught_up(Connection &m, Connection &s, const std::string &db, std::chrono::milliseconds timeout = 60s,
+                      const std::string &table = "t", const std::string &column = "v")
     {
         std::string marker = std::to_string(std::random_device{}());
-        m.exec("INSERT INTO t VALUES (-1, $1) ON CONFLICT (id) DO UPDATE SET v = excluded.v", {marker});
-        if (eventually([&] { return s.scalar("SELECT v FROM t WHERE id = -1") == marker; }, timeout, 50ms))
+        m.exec("INSERT INTO " + table + " (id, " + column + ") VALUES (-1, $1) ON CONFLICT (id) DO UPDATE SET " +
+                   column + " = excluded." + column,
+               {marker});
+        if (eventually([&] { return s.scalar("SELECT " + column + " FROM " + table + " WHERE id = -1") == marker; },
+                       timeout, 50ms))
             return ::testing::AssertionSuccess();
         return ::testing::AssertionFailure()
                << "the service did not apply the monolith's marker: state " << status(s, db + "_from_monolith", "state")
@@ -120,6 +123,25 @@ TEST_F(SyncCapture, ConcurrentWritersOnTheMonolithConvergeAndTheLogIsTrimmed)
     std::string applied = status(s, "conv_from_monolith", "changes_applied");
     std::this_thread::sleep_for(2s);
     EXPECT_EQ(status(s, "conv_from_monolith", "changes_applied"), applied);
+}
+
+// The concurrent-writers test of both directions (sync_bidir_test.cpp) with
+// the monolith read by trigger capture: writers on both sides on the same
+// keys converge under last_write_wins, every conflict is logged, no loop.
+TEST_F(SyncCapture, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop)
+{
+    pair("busy", kAcctDdl, kAcctSeed, "{acct}");
+    auto m = provider().connect("busy");
+    auto s = subscriber().connect("busy");
+    const std::string m2s = "busy_from_monolith", s2m = "busy_from_service";
+    ASSERT_GT(run_overlapping_writers(provider(), subscriber(), "busy", 10s), 100);
+
+    for (int round = 0; round < 2; ++round) {
+        ASSERT_TRUE(capture_caught_up(m, s, "busy", 60s, "acct", "note"));
+        ASSERT_TRUE(wait_caught_up(s, m, s2m));
+    }
+    EXPECT_EQ(status(s, m2s, "capture"), "trigger");
+    expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
 }
 
 TEST_F(SyncCapture, ATransactionThatCommitsLateIsNotSkipped)

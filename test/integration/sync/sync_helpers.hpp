@@ -28,6 +28,15 @@ sync_cluster(const std::string &name)
     return o;
 }
 
+// `o` for a monolith without logical decoding (wal_level replica): trigger
+// capture is the only way to read it.
+inline ClusterOptions
+without_logical_decoding(ClusterOptions o)
+{
+    o.settings.emplace_back("wal_level", "replica");
+    return o;
+}
+
 // A provider and a subscriber cluster with sync_cluster()'s settings; a
 // suite overrides options() for more.
 template <typename Derived> class SyncPair : public ClusterSuite<Derived, 2>
