@@ -55,8 +55,7 @@ ensure_set()
         return;
     if (seen_cxt == nullptr)
         seen_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate seen set", ALLOCSET_DEFAULT_SIZES);
-    HASHCTL info;
-    memset(&info, 0, sizeof(info));
+    HASHCTL info{};
     info.keysize = sizeof(TransactionId);
     info.entrysize = sizeof(SeenEntry);
     info.hcxt = seen_cxt;
