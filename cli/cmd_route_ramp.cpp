@@ -236,8 +236,8 @@ Ramp::run()
         sync_monolith_ = sync_service_ = false; // --force: sync is not a gate
 
     int from = rule_.enabled ? rule_.basis_points : 0;
-    // Already there: nothing to set, only --hold to watch.
-    auto plan = from == to ? std::vector<int>{} : router::ramp_steps(from, to, step);
+    // Empty when already there: nothing to set, only --hold to watch.
+    std::vector<int> plan = router::ramp_steps(from, to, step);
     if (plan.empty())
         out() << o_.service << " is at " << percent_text(to) << " already";
     else

@@ -13,7 +13,9 @@ std::vector<int>
 ramp_steps(int from, int to, int step)
 {
     std::vector<int> out;
-    if (to <= from || step <= 0) {
+    if (to == from)
+        return out;
+    if (to < from || step <= 0) {
         out.push_back(to);
         return out;
     }

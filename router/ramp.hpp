@@ -15,8 +15,10 @@ namespace pymigrate::router
 {
 
 // The shares (basis points) a ramp sets in turn: from `from` (exclusive) to
-// `to` (inclusive) by `step`. Ramps only go up; `to` <= `from` is a plan of
-// just {to} (one step down, e.g. to reset a canary).
+// `to` (inclusive) by `step`. Empty when the share is at `to` already (there
+// is nothing to set; the caller only watches). Ramps only go up: `to` below
+// `from` is a plan of just {to} (one step down, e.g. to reset a canary), and
+// so is a `step` that is not positive.
 [[nodiscard]] std::vector<int> ramp_steps(int from, int to, int step);
 
 struct GateLimits {

@@ -129,7 +129,7 @@ struct LookupCache {
     PGconn *conn[4] = {};
     ConnState *state[4] = {};
 };
-thread_local LookupCache t_lookup;
+thread_local LookupCache t_lookup __attribute__((tls_model("initial-exec"))); // see entry.hpp
 
 } // namespace
 

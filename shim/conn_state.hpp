@@ -89,7 +89,7 @@ struct Op {
     bool lost = false;     // the service session ended under it
     bool was_idle = false; // the monolith was outside a transaction when it was sent
     int delivered = 0;     // results handed to the application
-    int64_t start_ns = 0;
+    int64_t start_ns = 0;  // sent to a service: when (its latency is counted)
     std::shared_ptr<const router::Classification> cls;
     PGresult *held = nullptr; // the service's error, read early, for the next PQgetResult
     std::string text;         // Begin / SessionSet text, recorded after success

@@ -125,15 +125,18 @@ ControlPlane::apply_document(const std::string &text, const std::string &source,
 void
 ControlPlane::poll() noexcept
 {
-    int64_t now = now_ns();
-    if (now < next_poll_ns_.load(std::memory_order_relaxed))
+    // Called before every statement: the common answer ("not yet") costs a
+    // coarse clock read, not a precise one.
+    int64_t coarse = coarse_now_ns();
+    if (coarse < next_poll_ns_.load(std::memory_order_relaxed))
         return;
     std::unique_lock<std::mutex> lock(work_, std::try_to_lock);
     if (!lock.owns_lock())
         return; // another thread is at it
-    next_poll_ns_.store(now + static_cast<int64_t>(config().poll_interval_ms) * 1'000'000, std::memory_order_relaxed);
+    next_poll_ns_.store(coarse + static_cast<int64_t>(config().poll_interval_ms) * 1'000'000,
+                        std::memory_order_relaxed);
     try {
-        step(now);
+        step(now_ns());
     } catch (const std::exception &e) {
         log(std::string("control plane: ") + e.what());
     } catch (...) {

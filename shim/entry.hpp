@@ -19,7 +19,13 @@ namespace pymigrate::shim
 // True when the environment configured routing (set by the library's
 // constructor; false before it runs: pass-through).
 extern bool g_enabled;
-inline thread_local int t_depth = 0;
+// Read on every libpq call. Static TLS (initial-exec): no __tls_get_addr call
+// per read, which the default model for a shared library costs. The shim is
+// loaded at startup (LD_PRELOAD or linked), where static TLS is always
+// there; glibc also keeps a reserve for a few bytes of it in libraries
+// loaded later with dlopen.
+#define PYMIGRATE_STATIC_TLS __attribute__((tls_model("initial-exec")))
+inline thread_local int t_depth PYMIGRATE_STATIC_TLS = 0;
 
 struct Inside {
     Inside() noexcept { ++t_depth; }

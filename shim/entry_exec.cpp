@@ -23,7 +23,6 @@ begin_monolith_op(ConnState &s, std::shared_ptr<const Classification> cls, const
     op.active = true;
     op.stats = stats;
     op.was_idle = was_idle;
-    op.start_ns = now_ns();
     if (cls && text &&
         (cls->kind == pymigrate::router::StatementKind::Begin ||
          cls->kind == pymigrate::router::StatementKind::SessionSet))

@@ -16,6 +16,14 @@ now_ns() noexcept
     return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+int64_t
+coarse_now_ns() noexcept
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 void
 ServiceStats::failed(int64_t now, int retry_after_ms) noexcept
 {

@@ -8,6 +8,7 @@
 #include "sync/apply_changes.hpp"
 
 #include "sync/apply_relmap.hpp"
+#include "sync/causal.hpp"
 #include "sync/conflict.hpp"
 #include "sync/protocol.hpp"
 
@@ -61,7 +62,7 @@ struct RemoteTuple {
 
 struct State {
     bool started;
-    int proto_version;
+    int max_proto_version;
     bool in_txn;
     XLogRecPtr final_lsn;
     TimestampTz commit_time;
@@ -614,6 +615,9 @@ handle_commit(Reader &r, Outcome *out)
     close_targets();
     if (st.pre_commit)
         st.pre_commit(st.pre_commit_arg);
+    // Tells the provider, through our stream back to it, that this
+    // transaction of its is applied here (causal.hpp).
+    log_applied_marker(st.xid, commit_time, commit_lsn);
     // The origin's progress commits atomically with the data (exactly once
     // across crashes), and the provider's commit time becomes ours (what
     // last-write-wins conflict handling compares).
@@ -642,16 +646,17 @@ handle_startup(Reader &r)
     (void)get_u8(r);
     (void)get_cstring(r);
     expect_end(r);
-    if (version != st.proto_version)
+    if (version < kMinVersion || version > st.max_proto_version)
         ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
-                        errmsg("pymigrate stream: the provider chose protocol version %u; this worker asked for %d",
-                               version, st.proto_version)));
+                        errmsg("pymigrate stream: the provider chose protocol version %u; this worker asked for %d "
+                               "to %d",
+                               version, kMinVersion, st.max_proto_version)));
 }
 
 } // namespace
 
 void
-start(int proto_version)
+start(int max_proto_version)
 {
     if (!st.started) {
         st.msg_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate apply message", ALLOCSET_DEFAULT_SIZES);
@@ -659,7 +664,8 @@ start(int proto_version)
         st.idle_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate apply idle", ALLOCSET_SMALL_SIZES);
         st.started = true;
     }
-    st.proto_version = proto_version;
+    st.max_proto_version = max_proto_version;
+    forget_seen();
 }
 
 bool
@@ -709,6 +715,9 @@ apply_message(const char *data, uint32 len, Outcome *out)
         break;
     case kStartup:
         handle_startup(r);
+        break;
+    case kSeen:
+        note_seen(r);
         break;
     default:
         ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),

@@ -32,8 +32,9 @@ struct Outcome {
     uint64 conflicts;        // COMMIT: conflicts met (conflict.hpp), not_found included
 };
 
-// Called once before the first message: the protocol version asked for.
-void start(int proto_version);
+// Called before the first message of a stream: the newest protocol
+// version asked for (the provider may choose an older one).
+void start(int max_proto_version);
 
 void apply_message(const char *data, uint32 len, Outcome *out);
 

@@ -4,6 +4,7 @@
 
 #include "pg/guard.hpp"
 #include "sync/apply_relmap.hpp"
+#include "sync/causal.hpp"
 #include "sync/conflict.hpp"
 #include "sync/options.hpp"
 
@@ -112,6 +113,8 @@ configure_apply(const Subscription &sub, uint64_t remote_sysid)
     pg::pg_call([&] {
         apply::set_routes(routes.data(), static_cast<int>(routes.size()));
         apply::set_node_context(ctx);
+        // Trigger capture reads no slot: its transactions get no marker.
+        apply::set_applied_marker(remote_sysid, so.capture == "logical" ? sub.slot_name.c_str() : nullptr);
     });
 }
 

@@ -18,6 +18,7 @@
 #include "sync/conflict.hpp"
 #include "sync/initial_copy.hpp"
 #include "sync/options.hpp"
+#include "sync/protocol.hpp"
 #include "sync/provider_check.hpp"
 #include "pg/spi.hpp"
 #include "sync/status.hpp"
@@ -536,8 +537,9 @@ start_streaming(const Subscription &sub, pg::RemoteConnection &repl, XLogRecPtr 
     for (const auto &t : sub.tables)
         tables += (tables.empty() ? "" : ",") + qualified_name(t.remote_schema, t.remote_table);
     std::string cmd = "START_REPLICATION SLOT " + pq::quote_ident(sub.slot_name) + " LOGICAL " + lsn_to_string(start) +
-                      " (\"min_proto_version\" '1', \"max_proto_version\" '1', \"binary\" 'true', \"tables\" " +
-                      option_literal(tables) + ", \"forward_origins\" " + option_literal(sub.forward_origins) + ")";
+                      " (\"min_proto_version\" '1', \"max_proto_version\" '" + std::to_string(proto::kMaxVersion) +
+                      "', \"binary\" 'true', \"tables\" " + option_literal(tables) + ", \"forward_origins\" " +
+                      option_literal(sub.forward_origins) + ")";
     if (!PQsendQuery(repl.get(), cmd.c_str()))
         repl.raise(nullptr, "starting replication");
     try {
@@ -617,7 +619,7 @@ run(int32 subid)
 
     uint64 remote_sysid = std::stoull(std::string(repl.exec("IDENTIFY_SYSTEM").value(0, 0)));
     worker::in_transaction([&] { configure_apply(sub, remote_sysid); });
-    pg_call([] { apply::start(1); });
+    pg_call([] { apply::start(proto::kMaxVersion); });
     start_streaming(sub, repl, start);
     update_status(subid, [start](SubStatus &s) {
         s.phase = Phase::Streaming;

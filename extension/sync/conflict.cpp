@@ -1,6 +1,7 @@
 // Conflict detection, decision and logging (conflict.hpp).
 #include "sync/conflict.hpp"
 
+#include "sync/causal.hpp"
 #include "sync/options.hpp"
 
 extern "C" {
@@ -622,7 +623,12 @@ local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c)
         return false; // older than the commit timestamps kept: as if replicated
     c->local_ts = ts;
     c->local_origin = origin;
-    return origin != nodes.my_origin;
+    if (origin == nodes.my_origin)
+        return false;
+    // Written here, but the provider had applied this version before it
+    // made its change (its SEEN came first in its stream): the change was
+    // made on top of ours, a hand-over, not a concurrent write (causal.hpp).
+    return !(origin == InvalidRepOriginId && seen_by_peer(xmin, ts));
 }
 
 Decision

@@ -4,9 +4,12 @@
 // Detection (as PostgreSQL 18's logical replication defines the kinds):
 //   insert_exists          an INSERT finds its key present here;
 //   update_origin_differs  an UPDATE finds the row last changed by someone
-//   delete_origin_differs  other than this subscription's provider: this
-//                          node, or another subscription (the commit origin
-//                          of the row's xmin, from track_commit_timestamp);
+//   delete_origin_differs  other than this subscription's provider (the
+//                          commit origin of the row's xmin, from
+//                          track_commit_timestamp): another subscription,
+//                          or this node in a write the provider had not
+//                          applied when it made its change (a concurrent
+//                          write; causal.hpp tells it from a hand-over);
 //   update_missing         an UPDATE or DELETE finds no row.
 //   delete_missing
 // A row whose origin is unknown (frozen, older than track_commit_timestamp,
@@ -88,8 +91,9 @@ struct Conflict {
 };
 
 // Was `local` last changed by someone other than this subscription's
-// provider (and not by the current transaction)? Fills c->local_ts and
-// c->local_origin.
+// provider (and not by the current transaction), in a write the provider
+// had not seen when it made the change being applied? Fills c->local_ts
+// and c->local_origin.
 bool local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c);
 
 // Decides, logs (in the current transaction) and returns what to do. May

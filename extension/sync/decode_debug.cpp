@@ -206,6 +206,20 @@ decode_one(Decoder &d, const char *data, uint32 len)
                              timestamptz_to_str(commit_time));
         break;
     }
+    case kSeen: {
+        XLogRecPtr applied_lsn = get_u64(r);
+        uint64 sysid = get_u64(r);
+        char *slot = get_cstring(r);
+        uint32 xid = get_u32(r);
+        TimestampTz commit_time = get_i64(r);
+        XLogRecPtr commit_lsn = get_u64(r);
+        appendStringInfo(&line, "SEEN slot %s", quote_identifier(slot));
+        if (d.verbose)
+            appendStringInfo(&line, " xid %u, commit lsn %s, commit time %s, system %llu, applied at %s", xid,
+                             lsn_text(commit_lsn), timestamptz_to_str(commit_time),
+                             static_cast<unsigned long long>(sysid), lsn_text(applied_lsn));
+        break;
+    }
     case kRelation:
         decode_relation(d, r);
         return;

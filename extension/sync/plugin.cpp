@@ -16,7 +16,9 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/rmgr.h"
 #include "access/transam.h"
+#include "access/xlogreader.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -268,9 +270,11 @@ commit_txn(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit
 {
     auto *s = static_cast<Session *>(ctx->output_plugin_private);
     if (!s->begin_sent) {
-        // Nothing was sent: let the walsender report progress anyway, so
-        // the slot advances past transactions the subscriber never sees.
+        // Nothing was sent (or only a SEEN, which stands alone): let the
+        // walsender report progress anyway, so the slot advances past
+        // transactions the subscriber never sees.
         OutputPluginUpdateProgress(ctx, true);
+        flush_batch(ctx, s, true);
         return;
     }
     OutputPluginUpdateProgress(ctx, false);
@@ -381,11 +385,63 @@ truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelations, Rel
     MemoryContextReset(s->change_cxt);
 }
 
+// A well-formed applied marker (PROTOCOL.md, SEEN): node_sysid u64,
+// node_slot str, xid u32, commit_time i64, commit_lsn u64.
+bool
+applied_marker_ok(const char *m, Size size)
+{
+    if (size < 8 + 4)
+        return false;
+    uint32 slot_len = 0;
+    for (int i = 0; i < 4; ++i)
+        slot_len = (slot_len << 8) | static_cast<unsigned char>(m[8 + i]);
+    return size == 8 + 4 + static_cast<Size>(slot_len) + 4 + 8 + 8;
+}
+
+// The marker an apply worker wrote in a transaction it applied (always a
+// transaction of a foreign origin, so none of its row changes reach this
+// callback) becomes a SEEN message of this stream, at the position of that
+// transaction's commit. Protocol 2 only; other messages are not sent.
+void
+message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr, bool transactional, const char *prefix,
+        Size size, const char *m)
+{
+    auto *s = static_cast<Session *>(ctx->output_plugin_private);
+    if (s->options.proto_version < 2 || !transactional || strcmp(prefix, proto::kAppliedPrefix) != 0)
+        return;
+    if (!applied_marker_ok(m, size)) {
+        ereport(WARNING,
+                (errmsg("pymigrate: a \"%s\" message that is no applied marker was not sent", proto::kAppliedPrefix),
+                 errdetail("Its content has %zu bytes; only pymigrate's apply worker writes this prefix.", size)));
+        return;
+    }
+    if (!s->startup_sent)
+        write_startup(ctx, s);
+    int at = start_message(s, proto::kSeen);
+    proto::put_u64(&s->batch, txn->final_lsn);
+    appendBinaryStringInfo(&s->batch, m, static_cast<int>(size));
+    end_message(s, at);
+}
+
+// Loop prevention: changes of a transaction that has a replication origin
+// (applied by pymigrate or another replication) are not sent unless
+// forward_origins is 'all'. decode.c asks this for every row change, for
+// every logical message and at the commit record; with protocol 2 only row
+// changes are filtered, so that the commit and the applied marker of such a
+// transaction still reach message() and commit_txn() (a filtered commit
+// makes the reorder buffer forget the whole transaction). The record being
+// decoded is ctx->reader's current one (LogicalDecodingProcessRecord is
+// given ctx->reader by both the walsender and the SQL functions).
 bool
 filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
     auto *s = static_cast<Session *>(ctx->output_plugin_private);
-    return !s->options.forward_all_origins && origin_id != InvalidRepOriginId;
+    if (s->options.forward_all_origins || origin_id == InvalidRepOriginId)
+        return false;
+    if (s->options.proto_version < 2)
+        return true;
+    RmgrId rmid = XLogRecGetRmid(ctx->reader);
+    return rmid != RM_XACT_ID && rmid != RM_LOGICALMSG_ID;
 }
 
 // The boundary around each callback (CONVENTIONS.md): a C++ exception from
@@ -420,6 +476,12 @@ cb_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int n, Relation 
 {
     pg::boundary("pymigrate output plugin truncate", [&] { truncate(ctx, txn, n, rels, chg); });
 }
+void
+cb_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr lsn, bool transactional, const char *prefix,
+           Size size, const char *m)
+{
+    pg::boundary("pymigrate output plugin message", [&] { message(ctx, txn, lsn, transactional, prefix, size, m); });
+}
 bool
 cb_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
 {
@@ -443,5 +505,6 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
     cb->commit_cb = cb_commit;
     cb->change_cb = cb_change;
     cb->truncate_cb = cb_truncate;
+    cb->message_cb = cb_message;
     cb->filter_by_origin_cb = cb_filter_by_origin;
 }

@@ -19,7 +19,7 @@ extern "C" {
 namespace pymigrate::sync::proto {
 
 constexpr int kMinVersion = 1;
-constexpr int kMaxVersion = 1;
+constexpr int kMaxVersion = 2; // 2: SEEN messages (PROTOCOL.md)
 
 // Message types: the first byte of each message.
 constexpr char kStartup = 'S';
@@ -30,6 +30,12 @@ constexpr char kInsert = 'I';
 constexpr char kUpdate = 'U';
 constexpr char kDelete = 'D';
 constexpr char kTruncate = 'T';
+constexpr char kSeen = 'V'; // protocol 2: a transaction of another node was applied here
+
+// The prefix of the transactional logical message the apply worker writes
+// in every applied transaction (LogLogicalMessage); the output plugin turns
+// it into a SEEN message of the other direction's stream.
+constexpr const char *kAppliedPrefix = "pymigrate.applied";
 
 // Tuple markers.
 constexpr char kNewTuple = 'N';
@@ -70,6 +76,8 @@ message_name(char type)
         return "DELETE";
     case kTruncate:
         return "TRUNCATE";
+    case kSeen:
+        return "SEEN";
     default:
         return "?";
     }

@@ -432,7 +432,14 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
                           {TEXTOID, sync_commit},
                           {TEXTOID, forward},
                           {JSONBOID, to_json(so)}});
-    insert_tables(spi, std::stoi(*id), subscribed);
+    int32_t subid = std::stoi(*id);
+    insert_tables(spi, subid, subscribed);
+    // The id may have been used before: DROP EXTENSION ... CASCADE drops
+    // subscriptions without drop_subscription() and the identity restarts
+    // with the extension. Nothing of that one (its last error, failures,
+    // a worker still retrying its provider) may pass for this one's.
+    stop_worker(subid);
+    forget_status(subid);
     // The origin is created here, in the same transaction, so that a
     // subscription never exists without it.
     pg_call([origin_c] { (void)replorigin_create(origin_c); });

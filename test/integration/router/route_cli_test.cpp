@@ -252,6 +252,14 @@ TEST_F(RouteCli, RampMovesStepByStepWhileTheGatesHold)
     auto m = monolith().connect();
     EXPECT_EQ(m.scalar("SELECT percent FROM pymigrate.route"), "100.00");
     EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.route_history WHERE action = 'ramp'"), "2");
+    // A ramp to where the route is already sets nothing: no step, no new version.
+    auto version = m.scalar("SELECT version FROM pymigrate.route");
+    r = cli({"route", "ramp", "bank", "--to", "100", "--step", "50", "--every", "1s", "--force"});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("bank is at 100 % already"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("watching for"), std::string::npos) << r.out;
+    EXPECT_EQ(m.scalar("SELECT version FROM pymigrate.route"), version);
+    EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.route_history WHERE action = 'ramp'"), "2");
     // What the service answered from was the monolith's data, streamed.
     ASSERT_TRUE(sync::wait_caught_up(m, svc, "ledger"));
     EXPECT_EQ(sync::checksum(svc, "ledger"), sync::checksum(m, "ledger"));

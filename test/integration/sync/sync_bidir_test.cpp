@@ -2,7 +2,7 @@
 // the other (origins keep applied changes from going back), conflict
 // detection and every strategy, the conflict log, held changes.
 #include "test/integration/sync/bidir_workload.hpp"
-#include "test/integration/sync/sync_helpers.hpp"
+#include "test/integration/sync/sync_bidir_fixture.hpp"
 
 #include <thread>
 
@@ -10,92 +10,8 @@ using namespace pymigrate::testing;
 using namespace pymigrate::testing::sync;
 using pymigrate::pq::Connection;
 
-class SyncBidir : public MonolithService<SyncBidir>
+class SyncBidir : public BidirPair<SyncBidir>
 {
-  protected:
-    static Cluster &
-    monolith()
-    {
-        return provider();
-    }
-    static Cluster &
-    service()
-    {
-        return subscriber();
-    }
-
-    // Database `db` on both sides with `ddl`, rows `seed` on the monolith,
-    // then service <- monolith (with the initial copy) and, once that
-    // streams, monolith <- service (without). `options` (a JSON object
-    // without braces) and `table_options` are given to both.
-    static void
-    pair(const std::string &db, const std::string &ddl, const std::string &seed, const std::string &options = "",
-         const std::string &table_options = "{}")
-    {
-        make_databases(db);
-        auto m = monolith().connect(db);
-        auto s = service().connect(db);
-        m.exec(ddl);
-        s.exec(ddl);
-        if (!seed.empty())
-            m.exec(seed);
-        std::string extra = options.empty() ? "" : ", " + options;
-        s.exec("SELECT pymigrate.create_subscription($4, $1, $2::text[], options => "
-               "('{\"local_node\": \"service\", \"remote_node\": \"monolith\"" +
-                   extra + "}')::jsonb, table_options => $3::jsonb)",
-               {monolith().dsn(db), tables_of(s), table_options, db + "_from_monolith"});
-        ASSERT_TRUE(wait_state(s, db + "_from_monolith", "streaming"));
-        m.exec("SELECT pymigrate.create_subscription($4, $1, $2::text[], copy_data => false, options => "
-               "('{\"local_node\": \"monolith\", \"remote_node\": \"service\"" +
-                   extra + "}')::jsonb, table_options => $3::jsonb)",
-               {service().dsn(db), tables_of(m), table_options, db + "_from_service"});
-        ASSERT_TRUE(wait_state(m, db + "_from_service", "streaming"));
-    }
-
-    static std::string
-    tables_of(Connection &c)
-    {
-        std::string list = "{";
-        for (const auto &t : user_tables(c))
-            list += (list.size() > 1 ? "," : "") + t;
-        return list + "}";
-    }
-
-    // Both directions have applied everything written so far.
-    static ::testing::AssertionResult
-    settle(Connection &m, Connection &s, const std::string &db)
-    {
-        for (int round = 0; round < 2; ++round) { // a change applied one way may cause none back, but check twice
-            if (auto r = wait_caught_up(m, s, db + "_from_monolith"); !r)
-                return r;
-            if (auto r = wait_caught_up(s, m, db + "_from_service"); !r)
-                return r;
-        }
-        return ::testing::AssertionSuccess();
-    }
-
-    // Stops both directions; changes wait in the slots.
-    static void
-    pause(Connection &m, Connection &s, const std::string &db)
-    {
-        s.exec("SELECT pymigrate.disable_subscription($1)", {db + "_from_monolith"});
-        m.exec("SELECT pymigrate.disable_subscription($1)", {db + "_from_service"});
-        ASSERT_TRUE(eventually([&] { return status(s, db + "_from_monolith", "worker_pid") == "(null)"; }));
-        ASSERT_TRUE(eventually([&] { return status(m, db + "_from_service", "worker_pid") == "(null)"; }));
-    }
-
-    static void
-    resume(Connection &c, const std::string &name)
-    {
-        c.exec("SELECT pymigrate.enable_subscription($1)", {name});
-        ASSERT_TRUE(wait_state(c, name, "streaming"));
-    }
-
-    static std::string
-    row(Connection &c, const std::string &sql)
-    {
-        return c.scalar(sql).value_or("(no row)");
-    }
 };
 
 TEST_F(SyncBidir, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop)
@@ -357,7 +273,8 @@ TEST_F(SyncBidir, UpdateMissingInsertKeepsTheUpdatedRowOnBothSides)
 
 // A row frozen by VACUUM (written long ago, e.g. by the load both sides
 // started from) counts as replicated: a remote update of it is no conflict.
-// An unfrozen local write in its place is (origin-based detection).
+// An unfrozen local write in its place that the other side had not received
+// when it wrote is (a concurrent write).
 TEST_F(SyncBidir, AFrozenLocalRowIsNoConflictAnUnfrozenLocalWriteIs)
 {
     pair("frz", "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'seed'), (2, 'seed')");
@@ -365,12 +282,85 @@ TEST_F(SyncBidir, AFrozenLocalRowIsNoConflictAnUnfrozenLocalWriteIs)
     auto s = service().connect("frz");
     ASSERT_TRUE(settle(m, s, "frz"));
     m.exec("VACUUM (FREEZE) t");
+    pause(m, s, "frz");
     m.exec("UPDATE t SET v = 'written on the monolith' WHERE id = 2"); // a new, unfrozen local version
-    ASSERT_TRUE(settle(m, s, "frz"));
+    std::this_thread::sleep_for(20ms);
     s.exec("UPDATE t SET v = 'from the service' WHERE id IN (1, 2)");
+    resume(s, "frz_from_monolith");
+    resume(m, "frz_from_service");
     ASSERT_TRUE(settle(m, s, "frz"));
     for (auto *c : {&m, &s})
         EXPECT_EQ(row(*c, "SELECT string_agg(v, ',' ORDER BY id) FROM t"), "from the service,from the service");
     EXPECT_EQ(row(m, "SELECT string_agg(key::text || ':' || kind, ',') FROM pymigrate.conflict_log"),
               "{\"id\": 2}:update_origin_differs");
+}
+
+// A row handed over: written on one side, applied on the other, then
+// written there on top of it. The second write is causally after the
+// first, not concurrent: no conflict, and both sides keep it, whatever the
+// strategy (origin-based detection called it a conflict, and priority or a
+// resolver favouring the first writer then kept the older value on its
+// side: divergence).
+TEST_F(SyncBidir, AHandOverIsNoConflictUnderPriorityColumnPriorityAndCustom)
+{
+    std::string ddl = R"SQL(
+CREATE TABLE by_table (id int PRIMARY KEY, v text);
+CREATE TABLE by_column (id int PRIMARY KEY, v text, w text);
+CREATE TABLE by_resolver (id int PRIMARY KEY, v text);
+-- The monolith's row always wins.
+CREATE FUNCTION monolith_wins(tbl regclass, local jsonb, remote jsonb, info jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT CASE WHEN info->>'remote_node' = 'monolith' THEN remote ELSE local END $$;
+)SQL";
+    pair("handover", ddl,
+         "INSERT INTO by_table VALUES (1, 'seed'); INSERT INTO by_column VALUES (1, 'seed', 'seed'); "
+         "INSERT INTO by_resolver VALUES (1, 'seed')",
+         "",
+         R"({"by_table": {"strategy": "priority", "priority": ["monolith", "service"]},
+             "by_column": {"strategy": "priority", "priority": ["service", "monolith"],
+                           "column_priority": {"v": "monolith", "w": "service"}},
+             "by_resolver": {"strategy": "custom", "resolver": "monolith_wins"}})");
+    auto m = monolith().connect("handover");
+    auto s = service().connect("handover");
+    ASSERT_TRUE(settle(m, s, "handover"));
+    // Waits until `c` has row 1 of `table` with v = `v`.
+    auto arrives = [&](Connection &c, const std::string &table, const std::string &v) {
+        return eventually([&] { return row(c, "SELECT v FROM " + table + " WHERE id = 1") == v; }, 30s, 20ms);
+    };
+    for (std::string table : {"by_table", "by_column", "by_resolver"}) {
+        SCOPED_TRACE(table);
+        std::string set_w = table == "by_column" ? ", w = v" : "";
+        for (int round = 0; round < 2; ++round) {
+            std::string n = std::to_string(round);
+            // Monolith first, then the service on top of it, and back.
+            m.exec("UPDATE " + table + " SET v = 'monolith " + n + "'" + set_w + " WHERE id = 1");
+            ASSERT_TRUE(arrives(s, table, "monolith " + n));
+            s.exec("UPDATE " + table + " SET v = 'service " + n + "'" + set_w + " WHERE id = 1");
+            ASSERT_TRUE(arrives(m, table, "service " + n));
+            m.exec("UPDATE " + table + " SET v = 'monolith again " + n + "'" + set_w + " WHERE id = 1");
+            ASSERT_TRUE(arrives(s, table, "monolith again " + n));
+            s.exec("UPDATE " + table + " SET v = 'service last " + n + "'" + set_w + " WHERE id = 1");
+            ASSERT_TRUE(settle(m, s, "handover"));
+            for (auto *c : {&m, &s})
+                EXPECT_EQ(row(*c, "SELECT v FROM " + table + " WHERE id = 1"), "service last " + n);
+            EXPECT_EQ(checksum(s, table), checksum(m, table));
+        }
+        // A delete handed over the same way is no conflict either.
+        m.exec("UPDATE " + table + " SET v = 'before delete' WHERE id = 1");
+        ASSERT_TRUE(arrives(s, table, "before delete"));
+        s.exec("DELETE FROM " + table + " WHERE id = 1");
+        ASSERT_TRUE(settle(m, s, "handover"));
+        for (auto *c : {&m, &s})
+            EXPECT_EQ(row(*c, "SELECT count(*) FROM " + table), "0");
+    }
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(row(*c, "SELECT count(*) FROM pymigrate.conflict_log"), "0") << row(
+            *c, "SELECT string_agg(table_name || ' ' || kind || ' ' || outcome, ', ') FROM pymigrate.conflict_log");
+    // The markers of applied transactions travel in the stream but are no
+    // changes: nothing is applied back and forth once quiet.
+    std::string applied = status(m, "handover_from_service", "changes_applied") + "/" +
+                          status(s, "handover_from_monolith", "changes_applied");
+    std::this_thread::sleep_for(2s);
+    EXPECT_EQ(status(m, "handover_from_service", "changes_applied") + "/" +
+                  status(s, "handover_from_monolith", "changes_applied"),
+              applied);
 }

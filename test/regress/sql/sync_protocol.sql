@@ -108,13 +108,36 @@ INSERT INTO sp_other VALUES ('v', 1);
 SELECT regexp_replace(l, '[0-9A-F]+/[0-9A-F]+|\d{4}-\d\d-\d\d [0-9:.+]+|xid \d+|oid \d+|server \d+|pymigrate [0-9.]+', '#', 'g')
   FROM pymigrate.decode_changes(ARRAY(SELECT data FROM pg_logical_slot_get_binary_changes('sp_slot', NULL, NULL)), true) l;
 
+-- A transaction applied by a subscriber (it has a replication origin): its
+-- row changes are not sent (loop prevention), its applied marker goes out
+-- as a SEEN with protocol 2 only; a malformed marker is not sent.
+SELECT 'origin' FROM pg_replication_origin_create('sp_origin');
+SELECT 'session' FROM pg_replication_origin_session_setup('sp_origin');
+BEGIN;
+INSERT INTO sp_other VALUES ('applied', 2);
+SELECT 'marker' FROM pg_logical_emit_message(true, 'pymigrate.applied',
+  '\x0000000000000007'::bytea || '\x00000006'::bytea || convert_to('a_slot', 'UTF8') || '\x0000002a'::bytea ||
+  '\x0000000000000000'::bytea || '\x0000000000000100'::bytea);
+SELECT 'other prefix' FROM pg_logical_emit_message(true, 'not.ours', 'x');
+COMMIT;
+BEGIN;
+INSERT INTO sp_other VALUES ('applied 2', 3);
+SELECT 'malformed' FROM pg_logical_emit_message(true, 'pymigrate.applied', '\x0000'::bytea);
+COMMIT;
+SELECT 'reset' FROM pg_replication_origin_session_reset();
+SELECT pymigrate.decode_changes(ARRAY(
+  SELECT data FROM pg_logical_slot_peek_binary_changes('sp_slot', NULL, NULL, 'max_proto_version', '1')));
+SELECT * FROM sp_changes();
+SELECT pg_replication_origin_drop('sp_origin');
+
 -- Options: defaults first, unknown and repeated names rejected, versions
 -- negotiated between the client's and the plugin's range.
 SELECT * FROM sp_changes('nope', '1');
 SELECT * FROM sp_changes('binary', 'maybe');
 SELECT * FROM sp_changes('binary', 'true', 'binary', 'false');
-SELECT * FROM sp_changes('min_proto_version', '2');
+SELECT * FROM sp_changes('min_proto_version', '3');
 SELECT * FROM sp_changes('min_proto_version', '3', 'max_proto_version', '2');
+SELECT * FROM sp_changes('min_proto_version', '2', 'max_proto_version', '2');
 SELECT * FROM sp_changes('max_proto_version', 'x');
 SELECT * FROM sp_changes('min_proto_version', '0', 'max_proto_version', '9');
 SELECT * FROM sp_changes('forward_origins', 'some');

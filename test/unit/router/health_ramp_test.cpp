@@ -56,8 +56,16 @@ TEST(Ramp, Steps)
 {
     EXPECT_EQ(ramp_steps(0, 10000, 2500), (std::vector<int>{2500, 5000, 7500, 10000}));
     EXPECT_EQ(ramp_steps(1000, 2500, 1000), (std::vector<int>{2000, 2500}));
-    EXPECT_EQ(ramp_steps(5000, 5000, 500), (std::vector<int>{5000}));
-    EXPECT_EQ(ramp_steps(5000, 0, 500), (std::vector<int>{0}));
+    EXPECT_EQ(ramp_steps(0, 10000, 3000), (std::vector<int>{3000, 6000, 9000, 10000})); // the last step is short
+    EXPECT_EQ(ramp_steps(5000, 0, 500), (std::vector<int>{0}));                         // down: one step
+    EXPECT_EQ(ramp_steps(0, 500, 0), (std::vector<int>{500}));                          // no step size: one jump
+}
+
+TEST(Ramp, AlreadyAtTheTargetIsAnEmptyPlan)
+{
+    EXPECT_TRUE(ramp_steps(5000, 5000, 500).empty());
+    EXPECT_TRUE(ramp_steps(0, 0, 500).empty());
+    EXPECT_TRUE(ramp_steps(10000, 10000, 0).empty());
 }
 
 TEST(Ramp, GatesFailWithTheNumbers)

@@ -1,0 +1,195 @@
+// Applied markers and the set of our transactions the peer has seen
+// (causal.hpp).
+#include "sync/causal.hpp"
+
+extern "C" {
+#include "access/transam.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "replication/slot.h"
+#include "storage/lwlock.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+}
+
+namespace pymigrate::sync::apply
+{
+namespace
+{
+
+// ---------------------------------------------------------------- writer
+
+uint64 marker_sysid = 0;
+char *marker_slot = nullptr; // in TopMemoryContext; null: no marker
+
+// ---------------------------------------------------------------- reader
+
+struct SeenEntry {
+    TransactionId xid; // hash key
+    TimestampTz commit_time;
+};
+
+// The set: a hash by xid, and the same entries in arrival order (a ring)
+// to drop those that fall out of the window. SEENs arrive in the order the
+// peer applied our transactions, our commit order, so the ring is in
+// commit-time order but for the small disorder causal.hpp describes; an
+// entry kept a little longer than needed costs nothing.
+MemoryContext seen_cxt = nullptr;
+HTAB *seen = nullptr;
+SeenEntry *ring = nullptr;
+int ring_cap = 0;
+int ring_head = 0; // oldest
+int ring_len = 0;
+bool any_seen = false;
+TimestampTz newest = 0;
+
+// The last slot name a SEEN named and whether it is one of ours.
+char *last_slot = nullptr;
+bool last_slot_mine = false;
+
+void
+ensure_set()
+{
+    if (seen != nullptr)
+        return;
+    if (seen_cxt == nullptr)
+        seen_cxt = AllocSetContextCreate(TopMemoryContext, "pymigrate seen set", ALLOCSET_DEFAULT_SIZES);
+    HASHCTL info;
+    memset(&info, 0, sizeof(info));
+    info.keysize = sizeof(TransactionId);
+    info.entrysize = sizeof(SeenEntry);
+    info.hcxt = seen_cxt;
+    seen = hash_create("pymigrate seen xids", 1024, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    ring_cap = 1024;
+    ring = static_cast<SeenEntry *>(MemoryContextAlloc(seen_cxt, sizeof(SeenEntry) * ring_cap));
+    ring_head = 0;
+    ring_len = 0;
+}
+
+void
+ring_push(const SeenEntry &e)
+{
+    if (ring_len == ring_cap) {
+        // Grow, unrolling the ring so that the oldest entry comes first.
+        auto *bigger = static_cast<SeenEntry *>(MemoryContextAlloc(seen_cxt, sizeof(SeenEntry) * ring_cap * 2));
+        for (int i = 0; i < ring_len; ++i)
+            bigger[i] = ring[(ring_head + i) % ring_cap];
+        pfree(ring);
+        ring = bigger;
+        ring_head = 0;
+        ring_cap *= 2;
+    }
+    ring[(ring_head + ring_len) % ring_cap] = e;
+    ++ring_len;
+}
+
+// Drops entries older than the window: the horizon stands for them.
+void
+prune()
+{
+    TimestampTz horizon = newest - kSeenWindow;
+    while (ring_len > 0 && ring[ring_head].commit_time < horizon) {
+        const SeenEntry &old = ring[ring_head];
+        auto *e = static_cast<SeenEntry *>(hash_search(seen, &old.xid, HASH_FIND, nullptr));
+        if (e != nullptr && e->commit_time == old.commit_time)
+            (void)hash_search(seen, &old.xid, HASH_REMOVE, nullptr);
+        ring_head = (ring_head + 1) % ring_cap;
+        --ring_len;
+    }
+}
+
+// Is `slot` a replication slot of this database? The SEEN was then written
+// by a subscriber that reads from us.
+bool
+slot_is_mine(const char *slot)
+{
+    if (last_slot != nullptr && strcmp(last_slot, slot) == 0)
+        return last_slot_mine;
+    bool mine = false;
+    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+    ReplicationSlot *s = SearchNamedReplicationSlot(slot, false);
+    mine = s != nullptr && s->data.database == MyDatabaseId;
+    LWLockRelease(ReplicationSlotControlLock);
+    if (last_slot != nullptr)
+        pfree(last_slot);
+    last_slot = MemoryContextStrdup(TopMemoryContext, slot);
+    last_slot_mine = mine;
+    return mine;
+}
+
+} // namespace
+
+void
+set_applied_marker(uint64 provider_sysid, const char *provider_slot)
+{
+    marker_sysid = provider_sysid;
+    if (marker_slot != nullptr)
+        pfree(marker_slot);
+    marker_slot = provider_slot && *provider_slot ? MemoryContextStrdup(TopMemoryContext, provider_slot) : nullptr;
+}
+
+void
+log_applied_marker(uint32 xid, TimestampTz commit_time, XLogRecPtr commit_lsn)
+{
+    // Nothing decodes this node's WAL below wal_level logical: no reader.
+    if (marker_slot == nullptr || !XLogLogicalInfoActive())
+        return;
+    StringInfoData m;
+    initStringInfo(&m);
+    proto::put_u64(&m, marker_sysid);
+    proto::put_str(&m, marker_slot);
+    proto::put_u32(&m, xid);
+    proto::put_i64(&m, commit_time);
+    proto::put_u64(&m, commit_lsn);
+    (void)LogLogicalMessage(proto::kAppliedPrefix, m.data, m.len, true);
+    pfree(m.data);
+}
+
+void
+note_seen(proto::Reader &r)
+{
+    (void)proto::get_u64(r); // the position of the peer's apply transaction
+    uint64 sysid = proto::get_u64(r);
+    char *slot = proto::get_cstring(r);
+    uint32 xid = proto::get_u32(r);
+    TimestampTz commit_time = proto::get_i64(r);
+    (void)proto::get_u64(r); // our commit position of that transaction
+    proto::expect_end(r);
+    // The peer applies other providers' transactions too: only ours count.
+    if (sysid != GetSystemIdentifier() || !slot_is_mine(slot))
+        return;
+    ensure_set();
+    bool found = false;
+    auto *e = static_cast<SeenEntry *>(hash_search(seen, &xid, HASH_ENTER, &found));
+    e->commit_time = commit_time;
+    ring_push(*e);
+    if (!any_seen || commit_time > newest)
+        newest = commit_time;
+    any_seen = true;
+    prune();
+}
+
+bool
+seen_by_peer(TransactionId xmin, TimestampTz commit_time)
+{
+    if (!any_seen)
+        return false;
+    if (commit_time < newest - kSeenWindow)
+        return true;
+    return hash_search(seen, &xmin, HASH_FIND, nullptr) != nullptr;
+}
+
+void
+forget_seen()
+{
+    if (seen_cxt != nullptr)
+        MemoryContextReset(seen_cxt);
+    seen = nullptr;
+    ring = nullptr;
+    ring_cap = ring_len = ring_head = 0;
+    any_seen = false;
+    newest = 0;
+}
+
+} // namespace pymigrate::sync::apply
