@@ -109,9 +109,11 @@ class System:
         if self.name in ("pymigrate", "trigger"):
             for c in (p, s):
                 c.execute("CREATE EXTENSION IF NOT EXISTS pymigrate")
+            # Named per system: replication origins are per cluster.
             capture = "trigger" if self.name == "trigger" else "logical"
-            s.execute("SELECT pymigrate.create_subscription('bench', %s, %s, copy_data => false, "
-                      "options => jsonb_build_object('capture', %s::text))", (dsn(PROV, self.db), TABLES, capture))
+            s.execute("SELECT pymigrate.create_subscription(%s, %s, %s, copy_data => false, "
+                      "options => jsonb_build_object('capture', %s::text))",
+                      (self.db, dsn(PROV, self.db), TABLES, capture))
             wait(lambda: s.execute("SELECT state FROM pymigrate.subscription_status").fetchone()[0] == "streaming")
         elif self.name == "native":
             p.execute("CREATE PUBLICATION bench FOR TABLE " + ", ".join(TABLES))
@@ -135,7 +137,7 @@ class System:
     def enable(self, on):
         s = self.s
         if self.name in ("pymigrate", "trigger"):
-            s.execute(f"SELECT pymigrate.{'enable' if on else 'disable'}_subscription('bench')")
+            s.execute(f"SELECT pymigrate.{'enable' if on else 'disable'}_subscription(%s)", (self.db,))
             if not on:
                 wait(lambda: s.execute("SELECT worker_pid IS NULL FROM pymigrate.subscription_status")
                      .fetchone()[0])
@@ -161,7 +163,7 @@ class System:
 
     def teardown(self):
         if self.name in ("pymigrate", "trigger"):
-            self.s.execute("SELECT pymigrate.drop_subscription('bench')")
+            self.s.execute("SELECT pymigrate.drop_subscription(%s)", (self.db,))
         elif self.name == "native":
             self.s.execute("DROP SUBSCRIPTION bench")
         else:
