@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""One-way replication: pymigrate against native logical replication and
+"""One-way replication: pymigrate (logical decoding, and "trigger": the
+same subscription reading the provider by trigger capture, whose triggers
+also slow the provider's load) against native logical replication and
 pglogical, measured in the same run on the same two clusters (started by
 bench/sync/run.sh with pm-cluster; PM_PROVIDER_* and PM_SUBSCRIBER_* come
 from there).
@@ -46,7 +48,7 @@ from benchpg import (TOP, cluster_dsn, connect, dsn, medians, pgbench as run_pgb
                      psql_file, wait)
 
 SECONDS = float(os.environ.get("SYNC_BENCH_SECONDS", "5"))
-SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,native,pglogical").split(",")
+SYSTEMS = os.environ.get("SYNC_BENCH_SYSTEMS", "pymigrate,trigger,native,pglogical").split(",")
 TARGET_CHANGES = 10000
 CLIENTS = 4
 REPS = 3
@@ -104,11 +106,14 @@ class System:
     def setup(self):
         make_databases(self.db)
         p, s = connect(PROV, self.db), connect(SUB, self.db)
-        if self.name == "pymigrate":
+        if self.name in ("pymigrate", "trigger"):
             for c in (p, s):
                 c.execute("CREATE EXTENSION IF NOT EXISTS pymigrate")
-            s.execute("SELECT pymigrate.create_subscription('bench', %s, %s, copy_data => false)",
-                      (dsn(PROV, self.db), TABLES))
+            # Named per system: replication origins are per cluster.
+            capture = "trigger" if self.name == "trigger" else "logical"
+            s.execute("SELECT pymigrate.create_subscription(%s, %s, %s, copy_data => false, "
+                      "options => jsonb_build_object('capture', %s::text))",
+                      (self.db, dsn(PROV, self.db), TABLES, capture))
             wait(lambda: s.execute("SELECT state FROM pymigrate.subscription_status").fetchone()[0] == "streaming")
         elif self.name == "native":
             p.execute("CREATE PUBLICATION bench FOR TABLE " + ", ".join(TABLES))
@@ -131,8 +136,8 @@ class System:
 
     def enable(self, on):
         s = self.s
-        if self.name == "pymigrate":
-            s.execute(f"SELECT pymigrate.{'enable' if on else 'disable'}_subscription('bench')")
+        if self.name in ("pymigrate", "trigger"):
+            s.execute(f"SELECT pymigrate.{'enable' if on else 'disable'}_subscription(%s)", (self.db,))
             if not on:
                 wait(lambda: s.execute("SELECT worker_pid IS NULL FROM pymigrate.subscription_status")
                      .fetchone()[0])
@@ -157,8 +162,8 @@ class System:
         return float(sent), float(got[0])
 
     def teardown(self):
-        if self.name == "pymigrate":
-            self.s.execute("SELECT pymigrate.drop_subscription('bench')")
+        if self.name in ("pymigrate", "trigger"):
+            self.s.execute("SELECT pymigrate.drop_subscription(%s)", (self.db,))
         elif self.name == "native":
             self.s.execute("DROP SUBSCRIPTION bench")
         else:
