@@ -14,6 +14,16 @@
 #   split": half the clients connected straight to each server, the two
 #   pgbench runs at once, their TPS added): what the second server costs or
 #   gains on this machine is not the shim's.
+#
+#   A non-sticky route sends each statement of a connection to either server,
+#   so each of its two backends sleeps while the other works. That costs the
+#   servers CPU whoever does it, so the fair baseline at 50 % is the same
+#   spreading without the shim: bench_router_alternate (alternate.cpp), a
+#   pgbench -S-like libpq client, with two connections per client drawing
+#   one per statement, against the same client with one connection through
+#   the shim; and for a sticky route (one key per connection), the client
+#   with each connection on one server against the shim routing exactly the
+#   odd clients (canary keys from a route_key tag).
 set -euo pipefail
 top="${PYMIGRATE_TOP:?run through make bench}"
 build="${PYMIGRATE_BUILD:?run through make bench}"
@@ -30,6 +40,7 @@ clients=4
 shim="$build/cmake/shim/libpymigrate.so"
 probe="$build/cmake/test/integration/router/router_libpq_probe"
 micro="$build/cmake/router/bench_router_micro"
+alternate="$build/cmake/router/bench_router_alternate"
 pgbench="$PM_PGBIN/pgbench"
 psql="$PM_PGBIN/psql"
 M="$PM_MONOLITH_DSN"
@@ -45,12 +56,15 @@ for side in monolith service; do
 done
 "$psql" -X -q -d "$M" -c "CREATE EXTENSION pymigrate"
 sql() { "$psql" -X -qAt -d "$M" -v service_dsn="$S" -v ON_ERROR_STOP=1 >/dev/null; }
-route() { # percent
+route() { # percent [canary keys, as a JSON array: a sticky canary route at 0 % plus those keys]
+    local strategy=percentage sticky=false keys='[]'
+    [[ -n "${2:-}" ]] && { strategy=canary; sticky=true; keys=$2; }
     sql <<SQL
 SELECT pymigrate.route_set(jsonb_build_object('name', 'bank', 'tables',
     jsonb_build_array('public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_tellers',
                       'public.pgbench_history'),
-    'dsn', :'service_dsn', 'percent', $1, 'sticky', false, 'enabled', true));
+    'dsn', :'service_dsn', 'percent', $1, 'sticky', $sticky, 'strategy', '$strategy',
+    'canary_keys', '$keys'::jsonb, 'enabled', true));
 SQL
 }
 route 0
@@ -132,9 +146,16 @@ split_pgbench() {
     wait $!
 }
 run_split() { measure split split_pgbench; }
+alt() { # name, env..., --: bench_router_alternate's options after the --
+    local name=$1 envs=()
+    shift
+    while [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    shift
+    measure "$name" env "${envs[@]}" "$alternate" --clients "$clients" --threads 2 --seconds "$seconds" "$@"
+}
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-configs=(direct passthrough shim0 split shim50 pgbouncer)
+configs=(direct passthrough shim0 split shim50 pgbouncer alt_spread alt_shim50 alt_sticky alt_shim_sticky)
 echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
 one() {
     case $1 in
@@ -144,22 +165,32 @@ one() {
     split) run_split ;;
     shim50) route 50; run shim50 "$M" LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M"; route 0 ;;
     pgbouncer) run pgbouncer "$bouncer_dsn" ;;
+    alt_spread) alt alt_spread -- --dsn "$M" --dsn "$S" --percent 50 ;;
+    alt_shim50) route 50; alt alt_shim50 LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" -- --dsn "$M"; route 0 ;;
+    alt_sticky) alt alt_sticky -- --dsn "$M" --dsn "$S" --sticky --tag ;;
+    alt_shim_sticky)
+        route 0 '["client-1", "client-3"]'
+        alt alt_shim_sticky LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" -- --dsn "$M" --tag
+        route 0 ;;
     esac
 }
 for round in $(seq "$repeats"); do
-    if ((round % 2)); then order=("${configs[@]}"); else order=(pgbouncer shim50 split shim0 passthrough direct); fi
+    order=("${configs[@]}")
+    if ((round % 2 == 0)); then for i in "${!configs[@]}"; do order[i]=${configs[-1 - i]}; done; fi
     for c in "${order[@]}"; do one "$c"; done
     echo "  round $round done"
 done
 
 declare -A label=([direct]="direct libpq" [passthrough]="shim, not configured (pass-through)"
     [shim0]="shim, route at 0 %" [split]="direct split (2 servers, no shim)" [shim50]="shim, route at 50 % (2 servers)"
-    [pgbouncer]="pgbouncer 1.18, session pool")
+    [pgbouncer]="pgbouncer 1.18, session pool"
+    [alt_spread]="libpq client: 2 conns, 50 % each stmt" [alt_shim50]="  same client, shim at 50 % per stmt"
+    [alt_sticky]="libpq client: each conn on 1 server" [alt_shim_sticky]="  same client, shim 50 % sticky")
 d_tps=$(median "${tps[direct]}")
 d_lat=$(median "${lat[direct]}")
 echo
 printf "%-38s %9s %11s %10s %19s\n" configuration "TPS" "latency ms" "vs direct" "CPU µs/tx: client"
-printf "%-38s %9s %11s %10s %19s %8s\n" "" "" "" "" "(pgbench + shim)" servers
+printf "%-38s %9s %11s %10s %19s %8s\n" "" "" "" "" "(client + shim)" servers
 for c in "${configs[@]}"; do
     t=$(median "${tps[$c]}")
     l=$(median "${lat[$c]}")
@@ -174,6 +205,17 @@ echo
 echo "shim at 50 % / direct split (the same work on the same two servers): $(awk -v a="$s50" -v b="$sp" 'BEGIN {printf "%.3f", a / b}')"
 echo "the shim's own work at 50 % (client CPU per transaction, shim at 50 % minus direct split): $(awk \
     -v a="$(median "${client_us[shim50]}")" -v b="$(median "${client_us[split]}")" 'BEGIN {printf "%.1f", a - b}') µs"
+ratio() { awk -v a="$(median "${tps[$1]}")" -v b="$(median "${tps[$2]}")" 'BEGIN {printf "%.3f", a / b}'; }
+cpu_diff() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN {printf "%+.1f", a - b}'; }
+echo "the same libpq client, through the shim / without it (the shim's own cost; target 0.97):"
+echo "  at 50 %, each statement drawn: $(ratio alt_shim50 alt_spread) (client CPU $(cpu_diff "${client_us[alt_shim50]}" \
+    "${client_us[alt_spread]}") µs/tx, servers $(cpu_diff "${server_us[alt_shim50]}" "${server_us[alt_spread]}") µs/tx)"
+echo "  at 50 %, sticky (half the connections on each server): $(ratio alt_shim_sticky alt_sticky) (client CPU \
+$(cpu_diff "${client_us[alt_shim_sticky]}" "${client_us[alt_sticky]}") µs/tx, servers \
+$(cpu_diff "${server_us[alt_shim_sticky]}" "${server_us[alt_sticky]}") µs/tx)"
+echo "what spreading each connection's statements over two servers costs the servers, without any shim:"
+echo "  $(cpu_diff "${server_us[alt_spread]}" "${server_us[alt_sticky]}") µs of server CPU per transaction (libpq client \
+alternating vs sticky), TPS $(ratio alt_spread alt_sticky) of sticky"
 echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
 echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
 echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the"
