@@ -136,7 +136,8 @@ TEST_F(SyncCapture, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoo
     auto m = provider().connect("busy");
     auto s = subscriber().connect("busy");
     const std::string m2s = "busy_from_monolith", s2m = "busy_from_service";
-    ASSERT_GT(run_overlapping_writers(provider(), subscriber(), "busy", 10s), 100);
+    // A minute, as in logical mode (sync_bidir_test.cpp).
+    ASSERT_GT(run_overlapping_writers(provider(), subscriber(), "busy", 60s), 100);
 
     for (int round = 0; round < 2; ++round) {
         ASSERT_TRUE(capture_caught_up(m, s, "busy", 60s, "acct", "note"));
