@@ -124,8 +124,11 @@ TEST_F(SyncCrash, InitialCopyInterruptedByAKill9StartsOverCleanly)
             << "never saw the copy of large in progress: " << status(s, "copycrash", "state");
         EXPECT_EQ(status(s, "copycrash", "copy_tables_total"), "2");
     }
-    crash_and_restart_subscriber();
+    // Changed while the subscriber is down, so that the copy's new attempt
+    // surely starts after the change (after the restart it could start first).
+    subscriber().kill9();
     p.exec("UPDATE large SET v = 'changed after the crash' WHERE id % 1000 = 0; DELETE FROM small WHERE id <= 10");
+    subscriber().start();
 
     auto s = subscriber().connect("copycrash");
     ASSERT_TRUE(wait_state(s, "copycrash", "streaming", 120s));
