@@ -391,10 +391,10 @@ bool
 applied_marker_ok(const char *m, Size size)
 {
     if (size < 8 + 4)
-        return false;
-    uint32 slot_len = 0;
-    for (int i = 0; i < 4; ++i)
-        slot_len = (slot_len << 8) | static_cast<unsigned char>(m[8 + i]);
+        return false; // the reader below would raise an ERROR, not answer false
+    proto::Reader r = proto::reader(m, static_cast<uint32>(size), "applied marker");
+    (void)proto::get_u64(r);
+    uint32 slot_len = proto::get_u32(r);
     return size == 8 + 4 + static_cast<Size>(slot_len) + 4 + 8 + 8;
 }
 
