@@ -70,6 +70,22 @@ become_server_user_or_exit(const RunAs &who)
         _exit(126);
 }
 
+// In a forked child before exec: output appended to `log` (the test prints its tail on failure), no stdin.
+// Only async-signal-safe calls, as a child of a threaded test process must.
+void
+redirect_child_stdio(const fs::path &log)
+{
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, 0);
+}
+
 void
 chown_for_server(const fs::path &p)
 {
@@ -124,15 +140,7 @@ run_command(const std::vector<std::string> &argv, bool as_server_user, const fs:
     if (pid < 0)
         throw ClusterError(std::string("fork failed: ") + strerror(errno));
     if (pid == 0) {
-        int fd = open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
+        redirect_child_stdio(output);
         if (as_server_user)
             become_server_user_or_exit(who);
         execv(args[0], args.data());
@@ -651,15 +659,7 @@ Cluster::start_once()
             setsid(); // Ctrl-C reaches the harness, which stops the server.
         }
         close(pidpipe[1]);
-        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
+        redirect_child_stdio(log);
         become_server_user_or_exit(who);
         if (!detached_) {
             // After setuid, which clears it: the server dies with its owner.
