@@ -238,6 +238,58 @@ echo "   two servers'; the direct split is that without the shim.)"
 echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
 echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
 
+# What each statement costs the servers and the client, counted rather than
+# timed: perf stat on the backends of both servers and on the client over a
+# window in the middle of a run. Per statement answered (a backend sends one
+# message batch per simple-protocol statement, so its sendto calls count the
+# statements): the backends' recvfrom and epoll_wait calls (an epoll_wait is a
+# backend that found no next statement waiting and went to sleep), context
+# switches and CPU; the client's system calls, context switches and CPU.
+# Counts do not move with the machine's load the way TPS does.
+counted() { # name, command...
+    local name=$1 wp pids q="SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    shift
+    "$@" >"$work/$name.counted" 2>&1 &
+    wp=$!
+    sleep 1.5
+    pids=$({ "$psql" -X -qAt -d "$M" -c "$q"; "$psql" -X -qAt -d "$S" -c "$q"; } | paste -sd,)
+    perf stat -x, -o "$work/$name.srv" -p "$pids" -e syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom \
+        -e syscalls:sys_enter_epoll_wait,context-switches,task-clock -- sleep 2 &
+    perf stat -x, -o "$work/$name.cli" -p "$wp" -e raw_syscalls:sys_enter,context-switches,task-clock -- sleep 2 ||
+        return 1
+    wait $! || return 1
+    wait "$wp" || return 1
+    awk -F, -v name="${label[$name]}" '
+        FNR == NR && $3 ~ /sendto/ {n = $1}
+        FNR == NR && $3 ~ /recvfrom/ {rv = $1}
+        FNR == NR && $3 ~ /epoll_wait/ {ep = $1}
+        FNR == NR && $3 == "context-switches" {scs = $1}
+        FNR == NR && $3 == "task-clock" {sms = $1}
+        FNR != NR && $3 ~ /raw_syscalls/ {csys = $1}
+        FNR != NR && $3 == "context-switches" {ccs = $1}
+        FNR != NR && $3 == "task-clock" {cms = $1}
+        END {if (n > 0) printf "%-38s %8d %6.2f %6.2f %6.2f %6.1f | %6.2f %6.2f %6.1f\n", name, n, rv / n, ep / n,
+            scs / n, sms * 1000 / n, csys / n, ccs / n, cms * 1000 / n}' "$work/$name.srv" "$work/$name.cli"
+}
+echo
+if perf stat -e syscalls:sys_enter_sendto -- true >/dev/null 2>&1; then
+    echo "per statement, counted over 2 s in the middle of a 4 s run (perf stat; independent of the load):"
+    printf "%-38s %8s %6s %6s %6s %6s | %6s %6s %6s\n" "" statmts "recv" "sleeps" "cswch" "µs" "sys" "cswch" "µs"
+    printf "%-38s %8s %27s | %20s\n" "" "" "servers' backends" "client"
+    (
+        counted direct "$pgbench" -n -S -c "$clients" -j 2 -T 4 "$M"
+        route 0
+        counted shim0 env LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" "$pgbench" -n -S -c "$clients" -j 2 -T 4 "$M"
+        counted alt_sticky "$alternate" --clients "$clients" --threads 2 --seconds 4 --dsn "$M" --dsn "$S" --sticky --tag
+        route 0 '["client-1", "client-3"]'
+        counted alt_shim_sticky env LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" "$alternate" --clients "$clients" \
+            --threads 2 --seconds 4 --dsn "$M" --tag
+        route 0
+    ) || echo "  (the counted runs failed; see $work/*.counted)"
+else
+    echo "per statement, counted: skipped (perf stat with syscall tracepoints is not available here)"
+fi
+
 echo
 echo "router per-statement work (Google Benchmark; p50/p99/p999 of single decide() calls include ~20 ns of clock reads)"
 "$micro" --benchmark_min_time=0.3 2>/dev/null | sed -n '/^Benchmark/,$p'
