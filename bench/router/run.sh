@@ -155,7 +155,11 @@ alt() { # name, env..., --: bench_router_alternate's options after the --
 }
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-configs=(direct passthrough shim0 split shim50 pgbouncer alt_spread alt_shim50 alt_sticky alt_shim_sticky)
+# Each configuration is run right next to the one it is compared with, so
+# the ratio of a pair within one round sees (nearly) the same load; the
+# summary's ratios are medians of those per-round ratios, which a load that
+# comes and goes between rounds moves far less than the medians of TPS.
+configs=(direct shim0 passthrough pgbouncer split shim50 alt_spread alt_shim50 alt_sticky alt_shim_sticky)
 echo "pgbench -S, $clients clients, ${seconds}s, $repeats rounds, interleaved"
 one() {
     case $1 in
@@ -205,8 +209,18 @@ echo
 echo "shim at 50 % / direct split (the same work on the same two servers): $(awk -v a="$s50" -v b="$sp" 'BEGIN {printf "%.3f", a / b}')"
 echo "the shim's own work at 50 % (client CPU per transaction, shim at 50 % minus direct split): $(awk \
     -v a="$(median "${client_us[shim50]}")" -v b="$(median "${client_us[split]}")" 'BEGIN {printf "%.1f", a - b}') µs"
-ratio() { awk -v a="$(median "${tps[$1]}")" -v b="$(median "${tps[$2]}")" 'BEGIN {printf "%.3f", a / b}'; }
+# The median, lowest and highest of the per-round ratios of two configurations' TPS.
+paired() { # a b
+    local r
+    r=$(awk -v a="${tps[$1]}" -v b="${tps[$2]}" 'BEGIN {n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; ++i) print x[i] / y[i]}')
+    awk -v m="$(median "$r")" -v lo="$(sort -g <<<"$r" | head -1)" -v hi="$(sort -g <<<"$r" | tail -1)" \
+        'BEGIN {printf "%.3f (rounds %.2f-%.2f)", m, lo, hi}'
+}
+ratio() { paired "$1" "$2"; }
 cpu_diff() { awk -v a="$(median "$1")" -v b="$(median "$2")" 'BEGIN {printf "%+.1f", a - b}'; }
+echo "TPS ratios below: medians of the per-round ratios (each pair runs back to back in a round)"
+echo "shim at 0 % / direct libpq (target 0.97): $(paired shim0 direct); pass-through / direct: $(paired passthrough direct)"
 echo "the same libpq client, through the shim / without it (the shim's own cost; target 0.97):"
 echo "  at 50 %, each statement drawn: $(ratio alt_shim50 alt_spread) (client CPU $(cpu_diff "${client_us[alt_shim50]}" \
     "${client_us[alt_spread]}") µs/tx, servers $(cpu_diff "${server_us[alt_shim50]}" "${server_us[alt_spread]}") µs/tx)"
@@ -216,12 +230,65 @@ $(cpu_diff "${server_us[alt_shim_sticky]}" "${server_us[alt_sticky]}") µs/tx)"
 echo "what spreading each connection's statements over two servers costs the servers, without any shim:"
 echo "  $(cpu_diff "${server_us[alt_spread]}" "${server_us[alt_sticky]}") µs of server CPU per transaction (libpq client \
 alternating vs sticky), TPS $(ratio alt_spread alt_sticky) of sticky"
-echo "shim at 0 % / pgbouncer: $(awk -v a="$s0" -v b="$pb" 'BEGIN {printf "%.2f", a / b}')x the TPS"
+echo "shim at 0 % / pgbouncer: $(paired shim0 pgbouncer) the TPS (ratio of medians $(awk -v a="$s0" -v b="$pb" \
+    'BEGIN {printf "%.2f", a / b}'))"
 echo "added latency per request (median latency, shim at 0 % minus direct): $(awk -v a="$(median "${lat[shim0]}")" -v b="$d_lat" 'BEGIN {printf "%.1f", (a - b) * 1000}') µs"
 echo "  (the route at 50 % sends half the statements to a second server on the same $(nproc) cores: its TPS is the"
 echo "   two servers'; the direct split is that without the shim.)"
 echo "  (on a shared machine the TPS medians move by 10-20 % from run to run; the per-statement cost of the"
 echo "   shim's own work is the micro-benchmark's BM_RouteStatement below, against a round trip of the latency above.)"
+
+# What each statement costs the servers and the client, counted rather than
+# timed: perf stat on the backends of both servers and on the client over a
+# window in the middle of a run. Per statement answered (a backend sends one
+# message batch per simple-protocol statement, so its sendto calls count the
+# statements): the backends' recvfrom and epoll_wait calls (an epoll_wait is a
+# backend that found no next statement waiting and went to sleep), context
+# switches and CPU; the client's system calls, context switches and CPU.
+# Counts do not move with the machine's load the way TPS does.
+counted() { # name, command...
+    local name=$1 wp pids q="SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    shift
+    "$@" >"$work/$name.counted" 2>&1 &
+    wp=$!
+    sleep 1.5
+    pids=$({ "$psql" -X -qAt -d "$M" -c "$q"; "$psql" -X -qAt -d "$S" -c "$q"; } | paste -sd,)
+    perf stat -x, -o "$work/$name.srv" -p "$pids" -e syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom \
+        -e syscalls:sys_enter_epoll_wait,context-switches,task-clock -- sleep 2 &
+    perf stat -x, -o "$work/$name.cli" -p "$wp" -e raw_syscalls:sys_enter,context-switches,task-clock -- sleep 2 ||
+        return 1
+    wait $! || return 1
+    wait "$wp" || return 1
+    awk -F, -v name="${label[$name]}" '
+        FNR == NR && $3 ~ /sendto/ {n = $1}
+        FNR == NR && $3 ~ /recvfrom/ {rv = $1}
+        FNR == NR && $3 ~ /epoll_wait/ {ep = $1}
+        FNR == NR && $3 == "context-switches" {scs = $1}
+        FNR == NR && $3 == "task-clock" {sms = $1}
+        FNR != NR && $3 ~ /raw_syscalls/ {csys = $1}
+        FNR != NR && $3 == "context-switches" {ccs = $1}
+        FNR != NR && $3 == "task-clock" {cms = $1}
+        END {if (n > 0) printf "%-38s %8d %6.2f %6.2f %6.2f %6.1f | %6.2f %6.2f %6.1f\n", name, n, rv / n, ep / n,
+            scs / n, sms * 1000 / n, csys / n, ccs / n, cms * 1000 / n}' "$work/$name.srv" "$work/$name.cli"
+}
+echo
+if perf stat -e syscalls:sys_enter_sendto -- true >/dev/null 2>&1; then
+    echo "per statement, counted over 2 s in the middle of a 4 s run (perf stat; independent of the load):"
+    printf "%-38s %8s %6s %6s %6s %6s | %6s %6s %6s\n" "" statmts "recv" "sleeps" "cswch" "µs" "sys" "cswch" "µs"
+    printf "%-38s %8s %27s | %20s\n" "" "" "servers' backends" "client"
+    (
+        counted direct "$pgbench" -n -S -c "$clients" -j 2 -T 4 "$M"
+        route 0
+        counted shim0 env LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" "$pgbench" -n -S -c "$clients" -j 2 -T 4 "$M"
+        counted alt_sticky "$alternate" --clients "$clients" --threads 2 --seconds 4 --dsn "$M" --dsn "$S" --sticky --tag
+        route 0 '["client-1", "client-3"]'
+        counted alt_shim_sticky env LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M" "$alternate" --clients "$clients" \
+            --threads 2 --seconds 4 --dsn "$M" --tag
+        route 0
+    ) || echo "  (the counted runs failed; see $work/*.counted)"
+else
+    echo "per statement, counted: skipped (perf stat with syscall tracepoints is not available here)"
+fi
 
 echo
 echo "router per-statement work (Google Benchmark; p50/p99/p999 of single decide() calls include ~20 ns of clock reads)"
