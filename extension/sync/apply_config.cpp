@@ -43,7 +43,7 @@ struct Strings {
 } // namespace
 
 void
-configure_apply(const Subscription &sub, uint64_t remote_sysid)
+configure_apply(const Subscription &sub, uint64_t remote_sysid, const std::string &reader)
 {
     SubscriptionOptions so = parse_subscription_options(sub.options);
     Strings keep;
@@ -113,8 +113,7 @@ configure_apply(const Subscription &sub, uint64_t remote_sysid)
     pg::pg_call([&] {
         apply::set_routes(routes.data(), static_cast<int>(routes.size()));
         apply::set_node_context(ctx);
-        // Trigger capture reads no slot: its transactions get no marker.
-        apply::set_applied_marker(remote_sysid, so.capture == "logical" ? sub.slot_name.c_str() : nullptr);
+        apply::set_applied_marker(remote_sysid, reader.c_str());
     });
 }
 

@@ -13,6 +13,8 @@
 #include "sync/apply_changes.hpp"
 #include "sync/apply_config.hpp"
 #include "sync/capture.hpp"
+#include "sync/causal.hpp"
+#include "sync/causal_store.hpp"
 #include "sync/apply_relmap.hpp"
 #include "sync/catalog.hpp"
 #include "sync/conflict.hpp"
@@ -470,6 +472,7 @@ Stream::publish(bool idle)
         s.received_lsn = received_;
         s.applied_lsn = applied_;
         add_applied(s, changes_, txns_, not_found_, conflicts_, last_commit_time_, now);
+        s.seen_horizon = Max(s.seen_horizon, apply::seen_horizon());
         if (idle)
             s.received_lsn = Max(s.received_lsn, applied_);
     });
@@ -618,8 +621,16 @@ run(int32 subid)
         return; // dropped meanwhile
 
     uint64 remote_sysid = std::stoull(std::string(repl.exec("IDENTIFY_SYSTEM").value(0, 0)));
-    worker::in_transaction([&] { configure_apply(sub, remote_sysid); });
-    pg_call([] { apply::start(proto::kMaxVersion); });
+    worker::in_transaction([&] { configure_apply(sub, remote_sysid, sub.slot_name); });
+    apply::SeenOwner owner{};
+    owner.subid = sub.id;
+    owner.provider_sysid = remote_sysid;
+    strlcpy(owner.reader, sub.slot_name.c_str(), sizeof(owner.reader));
+    pg_call([&owner, start] {
+        apply::start(proto::kMaxVersion);
+        (void)apply::load_seen_set(owner, start);
+        apply::save_seen_set_at_exit(owner);
+    });
     start_streaming(sub, repl, start);
     update_status(subid, [start](SubStatus &s) {
         s.phase = Phase::Streaming;

@@ -460,7 +460,9 @@ run_capture(Subscription &sub)
     (void)check_provider(conn, sub.tables, false);
     check_capture_provider(conn);
     pq::Result facts = conn.exec("SELECT pg_catalog.current_setting('track_commit_timestamp')::boolean, "
-                                 "(SELECT system_identifier FROM pg_catalog.pg_control_system())");
+                                 "(SELECT system_identifier FROM pg_catalog.pg_control_system()), "
+                                 "(SELECT oid FROM pg_catalog.pg_database WHERE datname = "
+                                 "pg_catalog.current_database())");
     // The provider's commit time when it keeps them (what last-write-wins
     // compares), else the time of the transaction's last captured statement.
     std::string commit_time = facts.value(0, 0) == "t"
@@ -468,6 +470,8 @@ run_capture(Subscription &sub)
                                     "max(l.captured_at) OVER w)) * 1000000)::bigint"
                                   : "(extract(epoch FROM max(l.captured_at) OVER w) * 1000000)::bigint";
     uint64 remote_sysid = std::stoull(std::string(facts.value(0, 1)));
+    // What the applied markers name: the provider's database (no slot).
+    std::string reader = std::string(proto::kCaptureReaderPrefix) + std::string(facts.value(0, 2));
     std::string consumer = capture_consumer(sub);
 
     Progress p;
@@ -507,7 +511,7 @@ run_capture(Subscription &sub)
             p = load_progress(id);
         });
     }
-    worker::in_transaction([&] { configure_apply(sub, remote_sysid); });
+    worker::in_transaction([&] { configure_apply(sub, remote_sysid, reader); });
     pg_call([] {
         apply::start(1);
         apply::set_pre_commit(record_position, nullptr);

@@ -8,11 +8,13 @@
 //
 // PostgreSQL-style inside (the body runs in pg_call()).
 #include "pg/guard.hpp"
+#include "pg/run_as_owner.hpp"
 #include "sync/encode.hpp"
 #include "sync/protocol.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -20,6 +22,7 @@ extern "C" {
 #include "replication/origin.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
 }
@@ -113,7 +116,11 @@ flush(Chunk &c)
     SET_VARSIZE(data, VARHDRSZ + c.buf.len);
     memcpy(VARDATA(data), c.buf.data, c.buf.len);
     Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(c.rel)), PointerGetDatum(data)};
+    // The application's role has no rights on the log (run_as_owner.hpp).
+    Oid log = get_relname_relid("change_log", get_namespace_oid("pymigrate", false));
+    pg::SavedUser saved = pg::become_owner_of(log);
     int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
+    pg::restore_user(saved);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "could not write pymigrate.change_log: %s", SPI_result_code_string(rc));
     pfree(data);

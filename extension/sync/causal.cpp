@@ -43,6 +43,11 @@ int ring_head = 0; // oldest
 int ring_len = 0;
 bool any_seen = false;
 TimestampTz newest = 0;
+// Our versions committed after this have their SEEN in the set if the peer
+// applied them before the current position: the SEENs read since the
+// worker started cover them (they arrive in our commit order, but for a
+// disorder far below the window). DT_NOEND until the first SEEN.
+TimestampTz known_after = DT_NOEND;
 
 // The last slot name a SEEN named and whether it is one of ours.
 char *last_slot = nullptr;
@@ -98,18 +103,26 @@ prune()
     }
 }
 
-// Is `slot` a replication slot of this database? The SEEN was then written
-// by a subscriber that reads from us.
+// Is `slot` a replication slot of this database, or this database's oid
+// behind the capture prefix? The SEEN was then written by a subscriber that
+// reads from us.
 bool
 slot_is_mine(const char *slot)
 {
     if (last_slot != nullptr && strcmp(last_slot, slot) == 0)
         return last_slot_mine;
     bool mine = false;
-    LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-    ReplicationSlot *s = SearchNamedReplicationSlot(slot, false);
-    mine = s != nullptr && s->data.database == MyDatabaseId;
-    LWLockRelease(ReplicationSlotControlLock);
+    size_t plen = strlen(proto::kCaptureReaderPrefix);
+    if (strncmp(slot, proto::kCaptureReaderPrefix, plen) == 0) {
+        char *end = nullptr;
+        unsigned long oid = strtoul(slot + plen, &end, 10);
+        mine = end != slot + plen && *end == '\0' && oid == MyDatabaseId;
+    } else {
+        LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+        ReplicationSlot *s = SearchNamedReplicationSlot(slot, false);
+        mine = s != nullptr && s->data.database == MyDatabaseId;
+        LWLockRelease(ReplicationSlotControlLock);
+    }
     if (last_slot != nullptr)
         pfree(last_slot);
     last_slot = MemoryContextStrdup(TopMemoryContext, slot);
@@ -165,18 +178,34 @@ note_seen(proto::Reader &r)
     ring_push(*e);
     if (!any_seen || commit_time > newest)
         newest = commit_time;
+    if (known_after == DT_NOEND)
+        known_after = commit_time + kSeenWindow;
     any_seen = true;
     prune();
+}
+
+Seen
+seen_state(TransactionId xid, TimestampTz commit_time)
+{
+    if (!any_seen)
+        return Seen::Unknown;
+    if (commit_time < newest - kSeenWindow)
+        return Seen::Yes;
+    if (hash_search(seen, &xid, HASH_FIND, nullptr) != nullptr)
+        return Seen::Yes;
+    return commit_time > known_after ? Seen::No : Seen::Unknown;
+}
+
+TimestampTz
+seen_horizon()
+{
+    return any_seen ? newest - kSeenWindow : 0;
 }
 
 bool
 seen_by_peer(TransactionId xmin, TimestampTz commit_time)
 {
-    if (!any_seen)
-        return false;
-    if (commit_time < newest - kSeenWindow)
-        return true;
-    return hash_search(seen, &xmin, HASH_FIND, nullptr) != nullptr;
+    return seen_state(xmin, commit_time) == Seen::Yes;
 }
 
 void
@@ -189,6 +218,46 @@ forget_seen()
     ring_cap = ring_len = ring_head = 0;
     any_seen = false;
     newest = 0;
+    known_after = DT_NOEND;
+}
+
+SeenState
+export_seen()
+{
+    SeenState s{};
+    s.any_seen = any_seen;
+    s.newest = newest;
+    s.known_after = known_after;
+    s.n = ring_len;
+    s.xids = static_cast<TransactionId *>(palloc(sizeof(TransactionId) * Max(ring_len, 1)));
+    s.times = static_cast<TimestampTz *>(palloc(sizeof(TimestampTz) * Max(ring_len, 1)));
+    for (int i = 0; i < ring_len; ++i) {
+        const SeenEntry &e = ring[(ring_head + i) % ring_cap];
+        s.xids[i] = e.xid;
+        s.times[i] = e.commit_time;
+    }
+    return s;
+}
+
+void
+import_seen(const SeenState &s, bool complete)
+{
+    forget_seen();
+    if (!s.any_seen)
+        return;
+    ensure_set();
+    for (int i = 0; i < s.n; ++i) {
+        bool found = false;
+        auto *e = static_cast<SeenEntry *>(hash_search(seen, &s.xids[i], HASH_ENTER, &found));
+        e->commit_time = s.times[i];
+        ring_push(*e);
+    }
+    any_seen = true;
+    newest = s.newest;
+    // A gap: versions around the SEENs missed are unknown again until the
+    // next SEEN read places them.
+    known_after = complete ? s.known_after : DT_NOEND;
+    prune();
 }
 
 } // namespace pymigrate::sync::apply

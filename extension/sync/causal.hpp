@@ -60,11 +60,39 @@ void log_applied_marker(uint32 xid, TimestampTz commit_time, XLogRecPtr commit_l
 // A SEEN message (after its type byte).
 void note_seen(proto::Reader &r);
 
-// Had the peer applied our transaction `xmin` (committed at `commit_time`)
-// before the change being applied now? False when unknown.
+// Had the peer applied our transaction `xid` (committed at `commit_time`)
+// before the change being applied now? Unknown for a version committed
+// around the time of the first SEEN read since the worker started (its
+// SEEN may have come before that), until the window has passed it.
+enum class Seen { Yes, No, Unknown };
+Seen seen_state(TransactionId xid, TimestampTz commit_time);
+
+// seen_state() == Yes: unknown counts as not seen (a conflict, never a
+// concurrent write taken for a hand-over).
 bool seen_by_peer(TransactionId xmin, TimestampTz commit_time);
+
+// Our transactions committed before this time had been applied by the
+// peer at the current position (0: not known yet).
+TimestampTz seen_horizon();
 
 // Empties the set (a new stream).
 void forget_seen();
+
+// The set as plain data, to keep it across a restart of the worker
+// (causal_store.hpp): what a restarted worker has not read again would
+// otherwise count as unknown.
+struct SeenState {
+    bool any_seen;
+    TimestampTz newest;
+    TimestampTz known_after;
+    int n;
+    TransactionId *xids; // palloc'd, n of each
+    TimestampTz *times;
+};
+SeenState export_seen();
+
+// Replaces the set with `s`. `complete`: no SEEN was missed between the
+// saved position and the one streaming resumes from.
+void import_seen(const SeenState &s, bool complete);
 
 } // namespace pymigrate::sync::apply

@@ -3,6 +3,7 @@
 
 #include "sync/causal.hpp"
 #include "sync/options.hpp"
+#include "sync/tombstone.hpp"
 
 extern "C" {
 #include "access/commit_ts.h"
@@ -514,11 +515,54 @@ update_missing_action(const ApplyRules &r)
     }
 }
 
+// Was the remote UPDATE or DELETE made on the row as it was before this
+// node deleted the key (and inserted it again: the row is here)? Then it
+// concerns a row that no longer exists, and the one here stands. The key's
+// tombstone names our latest delete; the change predates it when the
+// provider had not applied that delete when it made the change (SEEN
+// markers, causal.hpp). Where the markers cannot tell (just after the
+// worker started), a change that committed before our delete did surely
+// had not seen it; a later one is left to the strategy.
+bool
+made_before_our_delete(const Conflict &c, const RemoteTxnInfo &txn, const char **detail)
+{
+    TransactionId xid = InvalidTransactionId;
+    if (!tombstone::find(c.localrel, c.local, &xid))
+        return false;
+    TimestampTz deleted = 0;
+    RepOriginId origin = InvalidRepOriginId;
+    if (!TransactionIdGetCommitTsData(xid, &deleted, &origin))
+        return false; // older than the commit timestamps kept: long applied on both sides
+    switch (seen_state(xid, deleted)) {
+    case Seen::Yes:
+        return false;
+    case Seen::No:
+        break;
+    case Seen::Unknown:
+        if (txn.commit_time >= deleted)
+            return false;
+        break;
+    }
+    *detail = psprintf("made on the row as it was before transaction %u deleted the key here at %s, which the "
+                       "provider had not applied yet; the row here was inserted after that delete",
+                       xid, timestamptz_to_str(deleted));
+    return true;
+}
+
 Decision
 decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
 {
     const ApplyRules &r = c.rel->route->rules;
     auto strategy = static_cast<Strategy>(r.strategy);
+    // A change made before our delete of the key: the delete wins over it
+    // (as it does over a concurrent change of the deleted row itself), so
+    // the row inserted here since stands. Under `priority` an UPDATE is
+    // still ranked: the node list decides between the two rows.
+    bool delete_rule = strategy == Strategy::LastWriteWins || strategy == Strategy::Custom ||
+                       (strategy == Strategy::Priority && c.kind == ConflictKind::DeleteOriginDiffers);
+    if ((c.kind == ConflictKind::UpdateOriginDiffers || c.kind == ConflictKind::DeleteOriginDiffers) && delete_rule &&
+        made_before_our_delete(c, txn, detail))
+        return Decision::KeepLocal;
     switch (c.kind) {
     case ConflictKind::InsertExists:
     case ConflictKind::UpdateOriginDiffers:
@@ -541,9 +585,10 @@ decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
         switch (strategy) {
         case Strategy::LastWriteWins:
         case Strategy::Custom:
-            // No tombstones are kept, so the side that deleted cannot compare
-            // times later: deletes win unless update_missing inserts (then
-            // updates win), the same on both sides.
+            // A delete wins over a concurrent change of the row (the side
+            // that deleted finds no row to weigh it against: update_missing
+            // skips), unless update_missing inserts (then updates win), the
+            // same on both sides.
             return update_missing_action(r) == MissingAction::Insert ? Decision::KeepLocal : Decision::ApplyRemote;
         case Strategy::Priority: {
             int rr = rank(r, nodes.remote_node);

@@ -37,6 +37,11 @@ constexpr char kSeen = 'V'; // protocol 2: a transaction of another node was app
 // it into a SEEN message of the other direction's stream.
 constexpr const char *kAppliedPrefix = "pymigrate.applied";
 
+// A marker names the slot its subscription reads the provider through; a
+// trigger-capture subscription, which reads no slot, names this prefix and
+// the provider's database oid instead (slot names cannot hold a ':').
+constexpr const char *kCaptureReaderPrefix = "capture:";
+
 // Tuple markers.
 constexpr char kNewTuple = 'N';
 constexpr char kKeyTuple = 'K';

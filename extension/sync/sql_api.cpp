@@ -8,6 +8,7 @@
 #include "pg/spi.hpp"
 #include "sync/capture.hpp"
 #include "sync/catalog.hpp"
+#include "sync/causal_store.hpp"
 #include "sync/options.hpp"
 #include "sync/options_check.hpp"
 #include "sync/provider_check.hpp"
@@ -443,6 +444,7 @@ PYMIGRATE_FUNCTION(pymigrate_create_subscription)
     // The origin is created here, in the same transaction, so that a
     // subscription never exists without it.
     pg_call([origin_c] { (void)replorigin_create(origin_c); });
+    spi.execute("SELECT pymigrate._tombstone_triggers()");
     pymigrate::worker::wake_manager_at_commit();
     PG_RETURN_VOID();
 }
@@ -572,6 +574,7 @@ PYMIGRATE_FUNCTION(pymigrate_alter_subscription)
                     {{INT4OID, sid}, {NAMEOID, after[i].local_schema}, {NAMEOID, after[i].local_table},
                      {JSONBOID, after[i].options}});
     insert_tables(spi, s.id, added);
+    spi.execute("SELECT pymigrate._tombstone_triggers()");
     spi.execute("UPDATE pymigrate.subscription SET generation = generation + 1 WHERE id = $1", {{INT4OID, sid}});
     pymigrate::worker::wake_manager_at_commit();
     PG_RETURN_VOID();
@@ -641,7 +644,10 @@ PYMIGRATE_FUNCTION(pymigrate_drop_subscription)
     pg_call([origin] { replorigin_drop_by_name(origin, true, false); });
     Spi spi;
     spi.execute("DELETE FROM pymigrate.subscription WHERE id = $1", {{INT4OID, std::to_string(s.id)}});
+    spi.execute("SELECT pymigrate._tombstone_triggers()");
     forget_status(s.id);
+    int32_t subid = s.id;
+    pg_call([subid] { pymigrate::sync::apply::remove_seen_set(subid); });
     pymigrate::worker::wake_manager_at_commit();
     PG_RETURN_VOID();
 }

@@ -49,6 +49,10 @@ struct SubStatus {
     double apply_rate;   // changes per second, smoothed over a few seconds
     TimestampTz rate_at; // when apply_rate was last updated
     bool held;           // the last run stopped on a held conflict; cleared when a transaction applies
+    // Our transactions committed before this had been applied by the
+    // provider (SEEN markers, causal.hpp) at the position applied here: their
+    // tombstones are no longer needed by this subscription. 0: not known.
+    TimestampTz seen_horizon;
     int32 copy_tables_total;
     int32 copy_tables_done;
     uint64 copy_rows; // rows copied so far in the running copy

@@ -10,9 +10,6 @@ extern "C" {
 
 #include <climits>
 
-extern "C" {
-}
-
 namespace pymigrate::sync {
 
 int sync_timeout_ms = 30000;
@@ -23,6 +20,7 @@ int conflict_log_retention_s = 7 * 24 * 3600;
 
 long manager_tick();      // sync_manager.cpp
 long conflict_log_tick(); // conflict_retention.cpp
+long tombstone_tick();    // tombstone_trim.cpp
 
 void
 init()
@@ -48,6 +46,7 @@ init()
                             7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     worker::register_task({"subscriptions", &manager_tick});
     worker::register_task({"conflict log retention", &conflict_log_tick});
+    worker::register_task({"tombstone trim", &tombstone_tick});
     if (process_shared_preload_libraries_in_progress)
         install_shmem_hooks();
 }

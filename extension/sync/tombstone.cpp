@@ -1,0 +1,325 @@
+// Tombstones: the key encoding, the trigger that records deletes, and the
+// lookup conflict handling makes (tombstone.hpp).
+#include "sync/tombstone.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/run_as_owner.hpp"
+#include "sync/protocol.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "replication/origin.h"
+#include "utils/array.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/relcache.h"
+#include "utils/tuplestore.h"
+#include "utils/xid8.h"
+}
+
+namespace pymigrate::sync::tombstone {
+namespace {
+
+constexpr uint8 kNullTag = 0;
+constexpr uint8 kValueTag = 1;
+
+// The tombstone table's oid (looked up once per transaction that needs it:
+// the extension may be dropped and created again).
+Oid
+tombstone_relid()
+{
+    Oid nsp = get_namespace_oid("pymigrate", false);
+    Oid relid = get_relname_relid("tombstone", nsp);
+    if (!OidIsValid(relid))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table pymigrate.tombstone does not exist"),
+                        errhint("The extension's install script is older than its library: ALTER EXTENSION "
+                                "pymigrate UPDATE.")));
+    return relid;
+}
+
+// ---------------------------------------------------------------- trigger
+
+// Per table the trigger fires on: its key codec, until the relcache says
+// the table changed.
+struct CachedRel {
+    Oid relid; // hash key
+    bool valid;
+    bool has_key;
+    KeyCodec kc;
+    MemoryContext cxt;
+};
+
+HTAB *rels = nullptr;
+SPIPlanPtr upsert_plan = nullptr;
+
+void
+invalidate(Datum, Oid relid)
+{
+    if (rels == nullptr)
+        return;
+    HASH_SEQ_STATUS it;
+    hash_seq_init(&it, rels);
+    while (auto *e = static_cast<CachedRel *>(hash_seq_search(&it)))
+        if (!OidIsValid(relid) || e->relid == relid)
+            e->valid = false;
+}
+
+CachedRel *
+cached(Relation rel)
+{
+    if (rels == nullptr) {
+        HASHCTL info{};
+        info.keysize = sizeof(Oid);
+        info.entrysize = sizeof(CachedRel);
+        rels = hash_create("pymigrate tombstone tables", 32, &info, HASH_ELEM | HASH_BLOBS);
+        CacheRegisterRelcacheCallback(invalidate, 0);
+    }
+    Oid relid = RelationGetRelid(rel);
+    bool found = false;
+    auto *e = static_cast<CachedRel *>(hash_search(rels, &relid, HASH_ENTER, &found));
+    if (!found) {
+        e->valid = false;
+        e->cxt = AllocSetContextCreate(CacheMemoryContext, "pymigrate tombstone table", ALLOCSET_SMALL_SIZES);
+    }
+    if (!e->valid) {
+        MemoryContextReset(e->cxt);
+        e->has_key = key_codec(rel, e->cxt, &e->kc);
+        e->valid = true;
+    }
+    return e;
+}
+
+// Records the keys of the rows in the trigger's old-row transition table.
+void
+record_deletes(TriggerData *td)
+{
+    Relation rel = td->tg_relation;
+    CachedRel *cr = cached(rel);
+    if (!cr->has_key)
+        return; // REPLICA IDENTITY FULL without a primary key: rows have no key
+    Tuplestorestate *olds = td->tg_oldtable;
+    if (olds == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pymigrate._tombstone() needs the old rows (REFERENCING OLD TABLE)"),
+                        errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
+    TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+    int n = 0, cap = 16;
+    Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * cap));
+    tuplestore_rescan(olds);
+    while (tuplestore_gettupleslot(olds, true, false, slot)) {
+        if (n == cap) {
+            cap *= 2;
+            keys = static_cast<Datum *>(repalloc(keys, sizeof(Datum) * cap));
+        }
+        keys[n++] = PointerGetDatum(encode_key(cr->kc, slot));
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    if (n == 0)
+        return;
+    ArrayType *arr = construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT);
+
+    pg::SavedUser saved = pg::become_owner_of(tombstone_relid());
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    if (upsert_plan == nullptr) {
+        Oid types[2] = {OIDOID, BYTEAARRAYOID};
+        SPIPlanPtr plan = SPI_prepare("INSERT INTO pymigrate.tombstone AS t (relid, key, xid) "
+                                      "SELECT $1, k, pg_catalog.pg_current_xact_id() FROM pg_catalog.unnest($2) k "
+                                      "ON CONFLICT (relid, key) DO UPDATE SET xid = excluded.xid, "
+                                      "deleted_at = excluded.deleted_at",
+                                      2, types);
+        if (plan == nullptr)
+            elog(ERROR, "could not prepare the tombstone insert: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(plan);
+        upsert_plan = plan;
+    }
+    Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), PointerGetDatum(arr)};
+    int rc = SPI_execute_plan(upsert_plan, values, nullptr, false, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "could not write pymigrate.tombstone: %s", SPI_result_code_string(rc));
+    SPI_finish();
+    pg::restore_user(saved);
+}
+
+Datum
+trigger(FunctionCallInfo fcinfo)
+{
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pymigrate._tombstone() is a trigger function")));
+    auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
+    TriggerEvent ev = td->tg_event;
+    if (!TRIGGER_FIRED_AFTER(ev) || !TRIGGER_FIRED_FOR_STATEMENT(ev) || !TRIGGER_FIRED_BY_DELETE(ev))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("pymigrate._tombstone() must be an AFTER DELETE statement trigger")));
+    // A delete applied by replication (an apply worker in replica role does
+    // not fire this trigger; anything else with an origin is replication
+    // too) was made elsewhere: the other node holds its tombstone.
+    if (replorigin_session_origin == InvalidRepOriginId)
+        record_deletes(td);
+    return PointerGetDatum(nullptr);
+}
+
+} // namespace
+
+bool
+key_codec(Relation rel, MemoryContext cxt, KeyCodec *out)
+{
+    Oid index = RelationGetReplicaIndex(rel);
+    if (!OidIsValid(index))
+        index = RelationGetPrimaryKeyIndex(rel);
+    if (!OidIsValid(index))
+        return false;
+    Relation idx = index_open(index, AccessShareLock);
+    int n = idx->rd_index->indnkeyatts;
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    out->nkey = n;
+    out->attnums = static_cast<AttrNumber *>(palloc(sizeof(AttrNumber) * n));
+    out->how = static_cast<char *>(palloc(n));
+    out->fn = static_cast<FmgrInfo *>(palloc(sizeof(FmgrInfo) * n));
+    for (int c = 0; c < n; ++c) {
+        AttrNumber attno = idx->rd_index->indkey.values[c];
+        out->attnums[c] = attno;
+        Oid type = getBaseType(TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid);
+        Oid fn = InvalidOid;
+        bool varlena = false;
+        if (type == NUMERICOID) {
+            out->how[c] = 'n';
+        } else {
+            getTypeBinaryOutputInfo(type, &fn, &varlena);
+            out->how[c] = 'b';
+            if (!OidIsValid(fn)) {
+                getTypeOutputInfo(type, &fn, &varlena);
+                out->how[c] = 't';
+            }
+            fmgr_info_cxt(fn, &out->fn[c], cxt);
+        }
+    }
+    MemoryContextSwitchTo(old);
+    index_close(idx, AccessShareLock);
+    return true;
+}
+
+bytea *
+encode_key(const KeyCodec &kc, TupleTableSlot *slot)
+{
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendStringInfoSpaces(&buf, VARHDRSZ);
+    for (int c = 0; c < kc.nkey; ++c) {
+        bool isnull = false;
+        Datum v = slot_getattr(slot, kc.attnums[c], &isnull);
+        if (isnull) {
+            proto::put_u8(&buf, kNullTag);
+            continue;
+        }
+        proto::put_u8(&buf, kValueTag);
+        if (kc.how[c] == 'b') {
+            bytea *b = SendFunctionCall(&kc.fn[c], v);
+            proto::put_u32(&buf, VARSIZE(b) - VARHDRSZ);
+            appendBinaryStringInfo(&buf, VARDATA(b), static_cast<int>(VARSIZE(b) - VARHDRSZ));
+        } else {
+            char *s = kc.how[c] == 'n' ? numeric_normalize(DatumGetNumeric(v)) : OutputFunctionCall(&kc.fn[c], v);
+            uint32 len = static_cast<uint32>(strlen(s));
+            proto::put_u32(&buf, len);
+            appendBinaryStringInfo(&buf, s, static_cast<int>(len));
+        }
+    }
+    SET_VARSIZE(buf.data, buf.len);
+    return reinterpret_cast<bytea *>(buf.data);
+}
+
+bool
+find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
+{
+    static SPIPlanPtr plan = nullptr;
+    KeyCodec kc;
+    if (!key_codec(rel, CurrentMemoryContext, &kc))
+        return false;
+    bytea *key = encode_key(kc, slot);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    if (plan == nullptr) {
+        Oid types[2] = {OIDOID, BYTEAOID};
+        SPIPlanPtr p = SPI_prepare("SELECT xid FROM pymigrate.tombstone WHERE relid = $1 AND key = $2", 2, types);
+        if (p == nullptr)
+            elog(ERROR, "could not prepare the tombstone lookup: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(p);
+        plan = p;
+    }
+    Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), PointerGetDatum(key)};
+    // Not read-only: a snapshot of its own, which sees a delete that
+    // committed after the change being applied took its snapshot.
+    int rc = SPI_execute_plan(plan, values, nullptr, false, 1);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "could not read pymigrate.tombstone: %s", SPI_result_code_string(rc));
+    bool found = SPI_processed == 1;
+    if (found) {
+        bool isnull = false;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        *xid = XidFromFullTransactionId(DatumGetFullTransactionId(d));
+    }
+    SPI_finish();
+    return found;
+}
+
+} // namespace pymigrate::sync::tombstone
+
+PYMIGRATE_FUNCTION(pymigrate_tombstone)
+{
+    return pymigrate::pg::pg_call([fcinfo] { return pymigrate::sync::tombstone::trigger(fcinfo); });
+}
+
+// pymigrate.tombstone_key(tbl regclass, row_key text[]): the key values as
+// text, in key order, parsed by the columns' input functions.
+PYMIGRATE_FUNCTION(pymigrate_tombstone_key)
+{
+    return pymigrate::pg::pg_call([fcinfo] {
+        using namespace pymigrate::sync::tombstone;
+        Oid relid = PG_GETARG_OID(0);
+        ArrayType *arr = PG_GETARG_ARRAYTYPE_P(1);
+        Relation rel = relation_open(relid, AccessShareLock);
+        KeyCodec kc;
+        if (!key_codec(rel, CurrentMemoryContext, &kc))
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("table %s has neither a replica identity index nor a primary key",
+                                   RelationGetRelationName(rel))));
+        Datum *elems = nullptr;
+        bool *nulls = nullptr;
+        int n = 0;
+        deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+        if (ARR_NDIM(arr) > 1 || n != kc.nkey)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("the key of table %s has %d columns, not %d", RelationGetRelationName(rel),
+                                   kc.nkey, n)));
+        TupleDesc desc = RelationGetDescr(rel);
+        TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+        ExecClearTuple(slot);
+        for (int i = 0; i < desc->natts; ++i)
+            slot->tts_isnull[i] = true;
+        for (int c = 0; c < n; ++c) {
+            int i = kc.attnums[c] - 1;
+            if (nulls[c])
+                continue;
+            Oid in;
+            Oid ioparam;
+            getTypeInputInfo(TupleDescAttr(desc, i)->atttypid, &in, &ioparam);
+            slot->tts_values[i] = OidInputFunctionCall(in, TextDatumGetCString(elems[c]), ioparam,
+                                                       TupleDescAttr(desc, i)->atttypmod);
+            slot->tts_isnull[i] = false;
+        }
+        ExecStoreVirtualTuple(slot);
+        bytea *key = encode_key(kc, slot);
+        ExecDropSingleTupleTableSlot(slot);
+        relation_close(rel, AccessShareLock);
+        PG_RETURN_BYTEA_P(key);
+    });
+}

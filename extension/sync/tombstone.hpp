@@ -1,0 +1,49 @@
+// Tombstones (sql/install/23_sync_tombstone.sql): the keys of subscribed
+// tables that this node's own sessions deleted, with the deleting
+// transaction, kept until the other side is known to have applied the
+// delete. Conflict handling (conflict.cpp) asks for them when a remote
+// UPDATE or DELETE meets a local row it was not made on: if the key was
+// deleted here in a transaction the provider had not applied when it made
+// its change, that change was made on the row as it was before our delete
+// (an older incarnation of the key), not on the row that is here now.
+//
+// The key encoding: per key column (replica identity index, else primary
+// key, in index order) a tag, a u32 length and the bytes of the type's
+// binary send output (numeric: its normalized text, so that 1.0 and 1.00,
+// equal in the index, are one key; types without a send function: their
+// text output); NULL is the tag alone.
+//
+// PostgreSQL-style (palloc, ereport): call inside pg_call().
+#pragma once
+
+#include "pg/postgres.hpp"
+
+extern "C" {
+#include "access/transam.h"
+#include "executor/tuptable.h"
+#include "utils/rel.h"
+}
+
+namespace pymigrate::sync::tombstone {
+
+// How the key of a table's rows is encoded.
+struct KeyCodec {
+    int nkey;
+    AttrNumber *attnums; // of the key columns, in index order
+    char *how;           // per key column: 'n' numeric, 'b' send, 't' text output
+    FmgrInfo *fn;        // per key column: the send or output function
+};
+
+// The codec of `rel`'s key (replica identity index, else primary key),
+// allocated in `cxt`; false when the table has neither.
+bool key_codec(Relation rel, MemoryContext cxt, KeyCodec *out);
+
+// The tombstone key of the row in `slot` (the table's layout).
+bytea *encode_key(const KeyCodec &kc, TupleTableSlot *slot);
+
+// The tombstone of the key of `slot`'s row in `rel`, if there is one: the
+// deleting transaction (its 32-bit xid, what row headers and SEEN markers
+// carry). Reads with a fresh snapshot.
+bool find(Relation rel, TupleTableSlot *slot, TransactionId *xid);
+
+} // namespace pymigrate::sync::tombstone
