@@ -411,11 +411,18 @@ handle_insert(Reader &r)
     bool exists = false;
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
-    if (OidIsValid(e->index_oid) && e->key_covered)
+    bool keyed = OidIsValid(e->index_oid) && e->key_covered;
+    if (keyed)
         exists = find_row(tg, tg->remoteslot);
     if (!exists) {
-        ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
-        ++st.changes;
+        // insert_deleted: the key was deleted here concurrently.
+        Conflict facts{};
+        if (!keyed || !deleted_here_concurrently(tg->rel, tg->remoteslot, &facts) ||
+            conflict(tg, ConflictKind::InsertDeleted, nullptr, tg->remoteslot, tg->remoteslot, true, &facts) ==
+                Decision::Insert) {
+            ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
+            ++st.changes;
+        }
     } else {
         Conflict facts{};
         (void)local_row_changed_elsewhere(tg->localslot, &facts);
@@ -496,8 +503,12 @@ handle_update_or_delete(Reader &r, bool is_update)
     } else if (is_update) {
         bool complete = true;
         store_values(tg, &newtup, tg->newslot, nullptr, false, &complete);
-        if (conflict(tg, ConflictKind::UpdateMissing, nullptr, tg->newslot, tg->remoteslot, complete, nullptr) ==
-            Decision::Insert) {
+        // update_deleted (the key was deleted here concurrently), else
+        // update_missing.
+        Conflict facts{};
+        bool deleted = OidIsValid(e->index_oid) && deleted_here_concurrently(tg->rel, tg->remoteslot, &facts);
+        if (conflict(tg, deleted ? ConflictKind::UpdateDeleted : ConflictKind::UpdateMissing, nullptr, tg->newslot,
+                     tg->remoteslot, complete, deleted ? &facts : nullptr) == Decision::Insert) {
             fill_defaults(tg, tg->newslot);
             ExecSimpleRelationInsert(tg->rri, tg->estate, tg->newslot);
             ++st.changes;

@@ -41,8 +41,12 @@ kind_name(ConflictKind k)
     switch (k) {
     case ConflictKind::InsertExists:
         return "insert_exists";
+    case ConflictKind::InsertDeleted:
+        return "insert_deleted";
     case ConflictKind::UpdateOriginDiffers:
         return "update_origin_differs";
+    case ConflictKind::UpdateDeleted:
+        return "update_deleted";
     case ConflictKind::UpdateMissing:
         return "update_missing";
     case ConflictKind::DeleteOriginDiffers:
@@ -121,6 +125,17 @@ rank(const ApplyRules &r, const char *node)
         if (strcmp(r.priority[i], node) == 0)
             return i;
     return r.npriority;
+}
+
+// Priority between whole versions: the node first in the list, else (same
+// rank: neither listed) the later write.
+bool
+remote_ranks_first(const Conflict &c, const RemoteTxnInfo &txn)
+{
+    const ApplyRules &r = c.rel->route->rules;
+    int rr = rank(r, nodes.remote_node);
+    int rl = rank(r, node_of_origin(c.local_origin));
+    return rr != rl ? rr < rl : remote_is_later(c, txn);
 }
 
 // ---------------------------------------------------------------- JSON
@@ -284,10 +299,12 @@ log_conflict(const Conflict &c, const RemoteTxnInfo &txn, Decision d, TupleTable
     }
     v[6] = kept ? slot_to_jsonb(kept) : 0;
     n[6] = kept ? ' ' : 'n';
+    // The *_deleted kinds have no row here, but a version: our delete.
+    bool local_version = c.local || c.kind == ConflictKind::InsertDeleted || c.kind == ConflictKind::UpdateDeleted;
     v[7] = TimestampTzGetDatum(c.local_ts);
-    n[7] = c.local && c.local_ts != DT_NOBEGIN ? ' ' : 'n';
-    v[8] = c.local ? CStringGetTextDatum(node_of_origin(c.local_origin)) : 0;
-    n[8] = c.local ? ' ' : 'n';
+    n[7] = local_version && c.local_ts != DT_NOBEGIN ? ' ' : 'n';
+    v[8] = local_version ? CStringGetTextDatum(node_of_origin(c.local_origin)) : 0;
+    n[8] = local_version ? ' ' : 'n';
     v[9] = TimestampTzGetDatum(txn.commit_time);
     v[10] = CStringGetTextDatum(nodes.remote_node);
     v[11] = CStringGetTextDatum(c.rel->route->rules.strategy_name);
@@ -515,54 +532,11 @@ update_missing_action(const ApplyRules &r)
     }
 }
 
-// Was the remote UPDATE or DELETE made on the row as it was before this
-// node deleted the key (and inserted it again: the row is here)? Then it
-// concerns a row that no longer exists, and the one here stands. The key's
-// tombstone names our latest delete; the change predates it when the
-// provider had not applied that delete when it made the change (SEEN
-// markers, causal.hpp). Where the markers cannot tell (just after the
-// worker started), a change that committed before our delete did surely
-// had not seen it; a later one is left to the strategy.
-bool
-made_before_our_delete(const Conflict &c, const RemoteTxnInfo &txn, const char **detail)
-{
-    TransactionId xid = InvalidTransactionId;
-    if (!tombstone::find(c.localrel, c.local, &xid))
-        return false;
-    TimestampTz deleted = 0;
-    RepOriginId origin = InvalidRepOriginId;
-    if (!TransactionIdGetCommitTsData(xid, &deleted, &origin))
-        return false; // older than the commit timestamps kept: long applied on both sides
-    switch (seen_state(xid, deleted)) {
-    case Seen::Yes:
-        return false;
-    case Seen::No:
-        break;
-    case Seen::Unknown:
-        if (txn.commit_time >= deleted)
-            return false;
-        break;
-    }
-    *detail = psprintf("made on the row as it was before transaction %u deleted the key here at %s, which the "
-                       "provider had not applied yet; the row here was inserted after that delete",
-                       xid, timestamptz_to_str(deleted));
-    return true;
-}
-
 Decision
 decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
 {
     const ApplyRules &r = c.rel->route->rules;
     auto strategy = static_cast<Strategy>(r.strategy);
-    // A change made before our delete of the key: the delete wins over it
-    // (as it does over a concurrent change of the deleted row itself), so
-    // the row inserted here since stands. Under `priority` an UPDATE is
-    // still ranked: the node list decides between the two rows.
-    bool delete_rule = strategy == Strategy::LastWriteWins || strategy == Strategy::Custom ||
-                       (strategy == Strategy::Priority && c.kind == ConflictKind::DeleteOriginDiffers);
-    if ((c.kind == ConflictKind::UpdateOriginDiffers || c.kind == ConflictKind::DeleteOriginDiffers) && delete_rule &&
-        made_before_our_delete(c, txn, detail))
-        return Decision::KeepLocal;
     switch (c.kind) {
     case ConflictKind::InsertExists:
     case ConflictKind::UpdateOriginDiffers:
@@ -582,19 +556,15 @@ decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
         }
         break;
     case ConflictKind::DeleteOriginDiffers:
+        // The delete against our row: the later of the two (the other side
+        // weighs our row's write against its tombstone the same way:
+        // update_deleted), or the higher-ranked node.
         switch (strategy) {
         case Strategy::LastWriteWins:
         case Strategy::Custom:
-            // A delete wins over a concurrent change of the row (the side
-            // that deleted finds no row to weigh it against: update_missing
-            // skips), unless update_missing inserts (then updates win), the
-            // same on both sides.
-            return update_missing_action(r) == MissingAction::Insert ? Decision::KeepLocal : Decision::ApplyRemote;
-        case Strategy::Priority: {
-            int rr = rank(r, nodes.remote_node);
-            int rl = rank(r, node_of_origin(c.local_origin));
-            return rr <= rl ? Decision::ApplyRemote : Decision::KeepLocal;
-        }
+            return remote_is_later(c, txn) ? Decision::ApplyRemote : Decision::KeepLocal;
+        case Strategy::Priority:
+            return remote_ranks_first(c, txn) ? Decision::ApplyRemote : Decision::KeepLocal;
         case Strategy::KeepLocal:
             return Decision::KeepLocal;
         case Strategy::ApplyRemote:
@@ -603,6 +573,35 @@ decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
             hold(c, txn, "conflict strategy 'error'");
         }
         break;
+    case ConflictKind::InsertDeleted:
+    case ConflictKind::UpdateDeleted: {
+        // Our delete against the remote write: the later, or the
+        // higher-ranked node; a remote write that wins brings the row back.
+        bool insert = false;
+        switch (strategy) {
+        case Strategy::LastWriteWins:
+        case Strategy::Custom:
+            insert = remote_is_later(c, txn);
+            break;
+        case Strategy::Priority:
+            insert = remote_ranks_first(c, txn);
+            break;
+        case Strategy::KeepLocal:
+            insert = false;
+            break;
+        case Strategy::ApplyRemote:
+            insert = true;
+            break;
+        case Strategy::Error:
+            hold(c, txn, "conflict strategy 'error'");
+        }
+        if (insert && !c.remote_complete) {
+            *detail = "not inserted: the remote UPDATE left a TOASTed value unchanged, which this side does not "
+                      "have (the other side keeps the row: pymigrate validate finds it, --reconcile repairs it)";
+            return Decision::Skip;
+        }
+        return insert ? Decision::Insert : Decision::Skip;
+    }
     case ConflictKind::UpdateMissing:
         switch (update_missing_action(r)) {
         case MissingAction::Insert:
@@ -676,11 +675,32 @@ local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c)
     return !(origin == InvalidRepOriginId && seen_by_peer(xmin, ts));
 }
 
+bool
+deleted_here_concurrently(Relation rel, TupleTableSlot *key, Conflict *c)
+{
+    c->local_ts = DT_NOBEGIN;
+    c->local_origin = InvalidRepOriginId;
+    if (!track_commit_timestamp)
+        return false;
+    TransactionId xid = InvalidTransactionId;
+    if (!tombstone::find(rel, key, &xid))
+        return false;
+    TimestampTz ts;
+    RepOriginId origin;
+    if (!TransactionIdGetCommitTsData(xid, &ts, &origin))
+        return false; // older than the commit timestamps kept: long applied on both sides
+    c->local_ts = ts;
+    // Unknown counts as concurrent: the strategy then decides, which is what
+    // a hand-over would have done under last_write_wins (the later write).
+    return seen_state(xid, ts) != Seen::Yes;
+}
+
 Decision
 resolve_conflict(Conflict &c, const RemoteTxnInfo &txn)
 {
     ++conflicts_in_txn;
-    if (c.kind == ConflictKind::UpdateMissing || c.kind == ConflictKind::DeleteMissing)
+    if (c.kind == ConflictKind::UpdateMissing || c.kind == ConflictKind::DeleteMissing ||
+        c.kind == ConflictKind::UpdateDeleted)
         ++missing_in_txn;
     const char *detail = nullptr;
     Decision d = decide(c, txn, &detail);

@@ -10,14 +10,23 @@
 //                          or this node in a write the provider had not
 //                          applied when it made its change (a concurrent
 //                          write; causal.hpp tells it from a hand-over);
-//   update_missing         an UPDATE or DELETE finds no row.
+//   insert_deleted         an INSERT or UPDATE finds no row, and this node
+//   update_deleted         deleted the key in a transaction the provider had
+//                          not applied when it made its change (the key's
+//                          tombstone, tombstone.hpp: a concurrent delete);
+//   update_missing         an UPDATE or DELETE finds no row (otherwise).
 //   delete_missing
 // A row whose origin is unknown (frozen, older than track_commit_timestamp,
 // or the setting off) counts as replicated: no conflict.
 //
 // Decision: the table's ApplyRules (README "Conflicts" has the table of
 // what each strategy does per kind, chosen so that both directions of a
-// pair decide alike and converge). Every conflict goes to
+// pair decide alike and converge). A delete is a write like the others:
+// this node's version of a key is its row, else its tombstone, and a
+// concurrent remote change is weighed against that version by the strategy
+// (last_write_wins: the later commit, delete or not), so that whatever
+// wins on one side wins on the other (test/model/sync_conflicts.py checks
+// the rules over every interleaving of small workloads). Every conflict goes to
 // pymigrate.conflict_log in the apply transaction. A conflict that must be
 // held (strategy 'error', an update_missing / delete_missing action
 // 'error', a custom resolver that fails or returns a malformed row) raises
@@ -66,7 +75,15 @@ struct RemoteTxnInfo {
     uint32 xid;
 };
 
-enum class ConflictKind { InsertExists, UpdateOriginDiffers, UpdateMissing, DeleteOriginDiffers, DeleteMissing };
+enum class ConflictKind {
+    InsertExists,
+    InsertDeleted,
+    UpdateOriginDiffers,
+    UpdateDeleted,
+    UpdateMissing,
+    DeleteOriginDiffers,
+    DeleteMissing
+};
 
 enum class Decision {
     ApplyRemote, // apply the remote change (INSERT becomes an UPDATE of the local row)
@@ -80,11 +97,12 @@ struct Conflict {
     ConflictKind kind;
     RelMapEntry *rel;
     Relation localrel;
-    TupleTableSlot *local;  // the local row (null when missing)
+    TupleTableSlot *local;  // the local row (null when missing, also for *_deleted)
     TupleTableSlot *remote; // the remote row as it would be here (null for a DELETE)
     TupleTableSlot *key;    // the search key (values in the key columns)
     bool remote_complete;   // `remote` has every value (no unchanged TOAST): insertable
-    // Filled by local_row_changed_elsewhere():
+    // Filled by local_row_changed_elsewhere() (the row's version), or by
+    // deleted_here_concurrently() (the delete's):
     TimestampTz local_ts;
     RepOriginId local_origin;
     TupleTableSlot *resolved; // out: the row to write for Decision::Merged
@@ -95,6 +113,14 @@ struct Conflict {
 // had not seen when it made the change being applied? Fills c->local_ts
 // and c->local_origin.
 bool local_row_changed_elsewhere(TupleTableSlot *local, Conflict *c);
+
+// No row has the key of `key` here: was it deleted here in a write the
+// provider had not applied when it made the change being applied (or that
+// cannot be placed: a worker that lost its SEENs)? Then the delete is this
+// node's version of the key. Fills c->local_ts (the delete's commit time)
+// and c->local_origin (this node). Call after the row lookup failed, so
+// that a delete that committed while the lookup waited for it is seen.
+bool deleted_here_concurrently(Relation rel, TupleTableSlot *key, Conflict *c);
 
 // Decides, logs (in the current transaction) and returns what to do. May
 // ERROR: held (see above).

@@ -8,6 +8,9 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -16,11 +19,13 @@ extern "C" {
 #include "executor/spi.h"
 #include "replication/origin.h"
 #include "utils/array.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 #include "utils/xid8.h"
 }
@@ -47,8 +52,8 @@ tombstone_relid()
 
 // ---------------------------------------------------------------- trigger
 
-// Per table the trigger fires on: its key codec, until the relcache says
-// the table changed.
+// Per table the trigger fires on (or conflict handling asks about): its
+// key codec, until the relcache says the table changed.
 struct CachedRel {
     Oid relid; // hash key
     bool valid;
@@ -240,34 +245,32 @@ encode_key(const KeyCodec &kc, TupleTableSlot *slot)
 bool
 find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
 {
-    static SPIPlanPtr plan = nullptr;
-    KeyCodec kc;
-    if (!key_codec(rel, CurrentMemoryContext, &kc))
+    CachedRel *cr = cached(rel);
+    if (!cr->has_key)
         return false;
-    bytea *key = encode_key(kc, slot);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    if (plan == nullptr) {
-        Oid types[2] = {OIDOID, BYTEAOID};
-        SPIPlanPtr p = SPI_prepare("SELECT xid FROM pymigrate.tombstone WHERE relid = $1 AND key = $2", 2, types);
-        if (p == nullptr)
-            elog(ERROR, "could not prepare the tombstone lookup: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(p);
-        plan = p;
-    }
-    Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), PointerGetDatum(key)};
-    // Not read-only: a snapshot of its own, which sees a delete that
-    // committed after the change being applied took its snapshot.
-    int rc = SPI_execute_plan(plan, values, nullptr, false, 1);
-    if (rc != SPI_OK_SELECT)
-        elog(ERROR, "could not read pymigrate.tombstone: %s", SPI_result_code_string(rc));
-    bool found = SPI_processed == 1;
+    bytea *key = encode_key(cr->kc, slot);
+    // An index probe, not SPI: every remote INSERT of a key not present
+    // here asks (the common case), so this is on the apply's hot path.
+    Relation tomb = table_open(tombstone_relid(), AccessShareLock);
+    Oid pk = RelationGetPrimaryKeyIndex(tomb);
+    ScanKeyData skey[2];
+    ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(RelationGetRelid(rel)));
+    ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(key));
+    // The latest snapshot: it sees a delete that committed while the row
+    // lookup before this waited for it.
+    Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+    SysScanDesc scan = systable_beginscan(tomb, pk, true, snap, 2, skey);
+    HeapTuple tup = systable_getnext(scan);
+    bool found = HeapTupleIsValid(tup);
     if (found) {
         bool isnull = false;
-        Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        Datum d = heap_getattr(tup, 3, RelationGetDescr(tomb), &isnull);
         *xid = XidFromFullTransactionId(DatumGetFullTransactionId(d));
     }
-    SPI_finish();
+    systable_endscan(scan);
+    UnregisterSnapshot(snap);
+    table_close(tomb, AccessShareLock);
+    pfree(key);
     return found;
 }
 

@@ -14,13 +14,19 @@ CREATE TABLE pymigrate.conflict_log (
     -- update_origin_differs / delete_origin_differs: an UPDATE / DELETE found
     --   the row last changed by another node than the provider (here, or
     --   by another subscription) since it was last replicated from it.
+    -- insert_deleted / update_deleted: an INSERT / UPDATE found no row, the
+    --   key deleted here in a transaction the provider had not applied when
+    --   it made its change (pymigrate.tombstone).
     -- update_missing / delete_missing: an UPDATE / DELETE found no row.
-    kind             text NOT NULL CHECK (kind IN ('insert_exists', 'update_origin_differs', 'update_missing',
-                                                   'delete_origin_differs', 'delete_missing')),
+    kind             text NOT NULL CHECK (kind IN ('insert_exists', 'insert_deleted', 'update_origin_differs',
+                                                   'update_deleted', 'update_missing', 'delete_origin_differs',
+                                                   'delete_missing')),
     -- The key columns of the row ({"id": 42}), under the local names.
     key              jsonb NOT NULL,
-    -- The local row before, the remote one (as it would be here: mapped,
-    -- unmapped columns from the local row; NULL for a DELETE), the row kept.
+    -- The local row before (NULL for *_deleted: the local version is the
+    -- delete, whose time and node are below), the remote one (as it would be
+    -- here: mapped, unmapped columns from the local row; NULL for a DELETE),
+    -- the row kept (NULL: none).
     local_row        jsonb,
     remote_row       jsonb,
     resolved_row     jsonb,
