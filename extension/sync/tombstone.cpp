@@ -256,10 +256,12 @@ find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
     ScanKeyData skey[2];
     ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(RelationGetRelid(rel)));
     ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(key));
-    // The latest snapshot: it sees a delete that committed while the row
-    // lookup before this waited for it.
-    Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
-    SysScanDesc scan = systable_beginscan(tomb, pk, true, snap, 2, skey);
+    // A dirty snapshot (what the row lookup uses too): it sees a delete
+    // that committed while that lookup waited for it, and costs no
+    // snapshot of the proc array.
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    SysScanDesc scan = systable_beginscan(tomb, pk, true, &dirty, 2, skey);
     HeapTuple tup = systable_getnext(scan);
     bool found = HeapTupleIsValid(tup);
     if (found) {
@@ -268,7 +270,6 @@ find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
         *xid = XidFromFullTransactionId(DatumGetFullTransactionId(d));
     }
     systable_endscan(scan);
-    UnregisterSnapshot(snap);
     table_close(tomb, AccessShareLock);
     pfree(key);
     return found;
