@@ -9,6 +9,7 @@
 #include "sync/causal.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "common/file_perm.h"
 #include "port/pg_crc32c.h"
@@ -57,6 +58,9 @@ get(const char *&p, const char *end, T *v)
 void
 save(int, Datum)
 {
+    // After a FATAL the transaction is not cleaned up yet (ShutdownPostgres
+    // runs after this callback): release what it holds first.
+    AbortOutOfAnyTransaction();
     // Everything the position below stands for must be on disk before the
     // file says so (synchronous_commit is usually off for apply).
     XLogFlush(XactLastCommitEnd);
