@@ -34,7 +34,7 @@ DEB_PACKAGES := \
 	graphviz python3-fastapi python3-uvicorn python3-httpx python3-psycopg \
 	python3-psycopg-pool python3-pytest \
 	postgresql-15-pglogical postgresql-comparator pgbouncer \
-	clang libclang-rt-14-dev libsqlite3-dev sqlite3 nodejs python3-networkx linux-perf \
+	clang libclang-rt-14-dev libsqlite3-dev sqlite3 nodejs python3-networkx linux-perf valgrind \
 	curl procps
 
 export PYMIGRATE_VERSION

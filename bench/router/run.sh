@@ -290,6 +290,34 @@ else
     echo "per statement, counted: skipped (perf stat with syscall tracepoints is not available here)"
 fi
 
+# The client's own work per transaction, counted in instructions
+# (callgrind: the same count for the same binary and input however loaded
+# the machine is): pgbench -S on one connection, direct and through the
+# shim at 0 %; the difference is the shim's work per statement. Two runs
+# of 1,000 and 3,000 transactions: their difference leaves out the start-up
+# (connections, the shim's control plane), which is paid once.
+instructions() { # env...
+    local a b
+    a=$(env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$pgbench" -n -S -c 1 -t 1000 "$M" 2>&1 |
+        awk '/Collected :/ {print $NF}')
+    b=$(env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$pgbench" -n -S -c 1 -t 3000 "$M" 2>&1 |
+        awk '/Collected :/ {print $NF}')
+    echo $((b - a))
+}
+echo
+if command -v valgrind >/dev/null; then
+    route 0
+    i_direct=$(instructions)
+    i_shim=$(instructions LD_PRELOAD="$shim" PYMIGRATE_CONTROL_DSN="$M")
+    i_pass=$(instructions LD_PRELOAD="$shim")
+    echo "client instructions per transaction (callgrind, pgbench -S, 1 connection; 3,000 minus 1,000 transactions):"
+    awk -v d="$i_direct" -v s="$i_shim" -v p="$i_pass" 'BEGIN {
+        printf "  direct libpq %.0f; shim, route at 0 %% %.0f (%+.0f, %+.1f %%); shim, not configured %.0f (%+.0f)\n",
+            d / 2000, s / 2000, (s - d) / 2000, (s - d) * 100 / d, p / 2000, (p - d) / 2000}'
+else
+    echo "client instructions per transaction: skipped (valgrind is not installed)"
+fi
+
 echo
 echo "router per-statement work (Google Benchmark; p50/p99/p999 of single decide() calls include ~20 ns of clock reads)"
 "$micro" --benchmark_min_time=0.3 2>/dev/null | sed -n '/^Benchmark/,$p'
