@@ -11,6 +11,7 @@
 #include "pg/run_as_owner.hpp"
 #include "sync/encode.hpp"
 #include "sync/protocol.hpp"
+#include "sync/rel_cache.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -20,8 +21,6 @@ extern "C" {
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "replication/origin.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
@@ -43,47 +42,19 @@ struct CapturedRel {
     MemoryContext cxt;
 };
 
-HTAB *rels = nullptr;
 SPIPlanPtr insert_plan = nullptr;
-
-void
-invalidate(Datum, Oid relid)
-{
-    if (rels == nullptr)
-        return;
-    HASH_SEQ_STATUS it;
-    hash_seq_init(&it, rels);
-    while (auto *e = static_cast<CapturedRel *>(hash_seq_search(&it)))
-        if (!OidIsValid(relid) || e->relid == relid)
-            e->valid = false;
-}
 
 CapturedRel *
 captured(Relation rel)
 {
-    if (rels == nullptr) {
-        HASHCTL info;
-        memset(&info, 0, sizeof(info));
-        info.keysize = sizeof(Oid);
-        info.entrysize = sizeof(CapturedRel);
-        rels = hash_create("pymigrate capture", 32, &info, HASH_ELEM | HASH_BLOBS);
-        CacheRegisterRelcacheCallback(invalidate, 0);
-    }
-    Oid relid = RelationGetRelid(rel);
-    bool found = false;
-    auto *e = static_cast<CapturedRel *>(hash_search(rels, &relid, HASH_ENTER, &found));
-    if (!found) {
-        e->valid = false;
-        e->cxt = AllocSetContextCreate(CacheMemoryContext, "pymigrate capture relation", ALLOCSET_SMALL_SIZES);
-    }
-    if (!e->valid) {
-        MemoryContextReset(e->cxt);
+    bool fresh = false;
+    CapturedRel *e = RelCache<CapturedRel>::get(rel, "pymigrate capture relation", &fresh);
+    if (fresh) {
         e->ncols = encode::columns_of(rel, true, e->cxt, &e->cols);
         MemoryContext old = MemoryContextSwitchTo(e->cxt);
         e->key = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL ? nullptr
                                                                      : bms_copy(RelationGetIdentityKeyBitmap(rel));
         MemoryContextSwitchTo(old);
-        e->valid = true;
     }
     return e;
 }

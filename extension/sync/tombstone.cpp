@@ -5,6 +5,7 @@
 #include "pg/guard.hpp"
 #include "pg/run_as_owner.hpp"
 #include "sync/protocol.hpp"
+#include "sync/rel_cache.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -20,8 +21,6 @@ extern "C" {
 #include "replication/origin.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
@@ -62,43 +61,15 @@ struct CachedRel {
     MemoryContext cxt;
 };
 
-HTAB *rels = nullptr;
 SPIPlanPtr upsert_plan = nullptr;
-
-void
-invalidate(Datum, Oid relid)
-{
-    if (rels == nullptr)
-        return;
-    HASH_SEQ_STATUS it;
-    hash_seq_init(&it, rels);
-    while (auto *e = static_cast<CachedRel *>(hash_seq_search(&it)))
-        if (!OidIsValid(relid) || e->relid == relid)
-            e->valid = false;
-}
 
 CachedRel *
 cached(Relation rel)
 {
-    if (rels == nullptr) {
-        HASHCTL info{};
-        info.keysize = sizeof(Oid);
-        info.entrysize = sizeof(CachedRel);
-        rels = hash_create("pymigrate tombstone tables", 32, &info, HASH_ELEM | HASH_BLOBS);
-        CacheRegisterRelcacheCallback(invalidate, 0);
-    }
-    Oid relid = RelationGetRelid(rel);
-    bool found = false;
-    auto *e = static_cast<CachedRel *>(hash_search(rels, &relid, HASH_ENTER, &found));
-    if (!found) {
-        e->valid = false;
-        e->cxt = AllocSetContextCreate(CacheMemoryContext, "pymigrate tombstone table", ALLOCSET_SMALL_SIZES);
-    }
-    if (!e->valid) {
-        MemoryContextReset(e->cxt);
+    bool fresh = false;
+    CachedRel *e = RelCache<CachedRel>::get(rel, "pymigrate tombstone table", &fresh);
+    if (fresh)
         e->has_key = key_codec(rel, e->cxt, &e->kc);
-        e->valid = true;
-    }
     return e;
 }
 
