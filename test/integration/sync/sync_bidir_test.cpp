@@ -27,6 +27,26 @@ TEST_F(SyncBidir, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop)
     expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
 }
 
+// The same with writers that also delete a key and insert it again (in one
+// transaction, and as two statements) on the overlapping keys: with
+// tombstones a delete is weighed like any write, and the sides converge
+// (sync_tombstone_test.cpp has the orders one by one).
+TEST_F(SyncBidir, ConcurrentWritersThatAlsoDeleteAndInsertAgainConvergeEveryConflictLoggedNoLoop)
+{
+    pair("reins", kAcctDdl, kAcctSeed);
+    auto m = monolith().connect("reins");
+    auto s = service().connect("reins");
+    const std::string m2s = "reins_from_monolith", s2m = "reins_from_service";
+    long writes = run_overlapping_writers(monolith(), service(), "reins", 60s, Reinsert::Yes);
+    std::cout << "[ workload ] " << writes << " statements\n";
+    ASSERT_GT(writes, 100);
+
+    ASSERT_TRUE(settle(m, s, "reins"));
+    print_conflict_counts(m, s);
+    report_differences(m, s, "acct");
+    expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
+}
+
 TEST_F(SyncBidir, LastWriteWinsConvergesWhicheverDirectionArrivesFirst)
 {
     pair("lww", "CREATE TABLE u (id int PRIMARY KEY, v text)", "INSERT INTO u VALUES (1, 'seed'), (2, 'seed')");
@@ -135,11 +155,12 @@ $$;
     ASSERT_TRUE(settle(m, s, "custom"));
     for (auto *c : {&m, &s}) {
         EXPECT_EQ(row(*c, "SELECT email || ' ' || last_login::date FROM users WHERE id = 1"), "a@monolith 2023-03-03");
-        // The delete wins on both sides (no tombstones: README "Conflicts").
+        // The delete, the later write, wins on both sides (deletes are
+        // weighed as under last_write_wins: README "Conflicts").
         EXPECT_EQ(row(*c, "SELECT count(*) FROM users WHERE id = 2"), "0");
     }
     EXPECT_EQ(row(s, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
-              "update_origin_differs:merged,update_missing:skipped");
+              "update_origin_differs:merged,update_deleted:skipped");
     EXPECT_EQ(row(m, "SELECT string_agg(kind || ':' || outcome, ',' ORDER BY id) FROM pymigrate.conflict_log"),
               "update_origin_differs:merged,delete_origin_differs:apply_remote");
     EXPECT_EQ(status(s, m2s, "state"), "streaming");
@@ -252,24 +273,45 @@ TEST_F(SyncBidir, ConflictLogRetentionIsTrimmedByTheManager)
     service().connect().exec("SELECT pg_reload_conf()");
 }
 
+// update_missing 'insert': an UPDATE of a row this side does not have is
+// inserted, unless the row is absent by a delete made here concurrently
+// with the update (its tombstone): then the later of the two wins, on both
+// sides, as for any delete.
 TEST_F(SyncBidir, UpdateMissingInsertKeepsTheUpdatedRowOnBothSides)
 {
-    pair("ins", "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'seed')",
-         R"("update_missing": "insert")");
+    pair("ins", "CREATE TABLE t (id int PRIMARY KEY, v text)",
+         "INSERT INTO t VALUES (1, 'seed'), (2, 'seed'), (3, 'seed')", R"("update_missing": "insert")");
     auto m = monolith().connect("ins");
     auto s = service().connect("ins");
     const std::string m2s = "ins_from_monolith", s2m = "ins_from_service";
     ASSERT_TRUE(settle(m, s, "ins"));
     pause(m, s, "ins");
-    m.exec("UPDATE t SET v = 'updated on the monolith' WHERE id = 1");
+    // Row 1: deleted on the service, then updated on the monolith: the
+    // update is the later write. Row 2: the other way round.
     s.exec("DELETE FROM t WHERE id = 1");
+    m.exec("UPDATE t SET v = 'updated on the monolith' WHERE id = 2");
+    std::this_thread::sleep_for(20ms);
+    m.exec("UPDATE t SET v = 'updated on the monolith' WHERE id = 1");
+    s.exec("DELETE FROM t WHERE id = 2");
+    // Row 3: gone from the service by no delete of its own (a change with
+    // the subscription's origin: not sent back, no tombstone), then
+    // updated on the monolith: update_missing inserts it.
+    s.exec("SELECT pg_replication_origin_session_setup('pymigrate_ins_from_monolith'); DELETE FROM t WHERE id = 3; "
+           "SELECT pg_replication_origin_session_reset()");
+    m.exec("UPDATE t SET v = 'updated on the monolith' WHERE id = 3");
     resume(s, m2s);
     resume(m, s2m);
     ASSERT_TRUE(settle(m, s, "ins"));
     for (auto *c : {&m, &s})
-        EXPECT_EQ(row(*c, "SELECT v FROM t WHERE id = 1"), "updated on the monolith");
-    EXPECT_EQ(row(s, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "update_missing:inserted");
-    EXPECT_EQ(row(m, "SELECT kind || ':' || outcome FROM pymigrate.conflict_log"), "delete_origin_differs:keep_local");
+        EXPECT_EQ(row(*c, "SELECT string_agg(id || ' ' || v, ', ' ORDER BY id) FROM t"),
+                  "1 updated on the monolith, 3 updated on the monolith");
+    EXPECT_EQ(row(s, "SELECT string_agg((key->>'id') || ' ' || kind || ':' || outcome, ', ' ORDER BY key->>'id') "
+                     "FROM pymigrate.conflict_log"),
+              "1 update_deleted:inserted, 2 update_deleted:skipped, 3 update_missing:inserted");
+    EXPECT_EQ(row(m, "SELECT string_agg((key->>'id') || ' ' || kind || ':' || outcome, ', ' ORDER BY key->>'id') "
+                     "FROM pymigrate.conflict_log"),
+              "1 delete_origin_differs:keep_local, 2 delete_origin_differs:apply_remote");
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
 }
 
 // A row frozen by VACUUM (written long ago, e.g. by the load both sides

@@ -24,10 +24,13 @@ class SyncCapture : public SyncPair<SyncCapture>
 
   protected:
     // service <- monolith by trigger capture (with the initial copy), and
-    // monolith <- service by logical decoding.
+    // monolith <- service by logical decoding. `options` (a JSON object
+    // without braces) is given to both.
     static void
-    pair(const std::string &db, const std::string &ddl, const std::string &seed, const std::string &tables = "{t}")
+    pair(const std::string &db, const std::string &ddl, const std::string &seed, const std::string &tables = "{t}",
+         const std::string &options = "")
     {
+        std::string extra = options.empty() ? "" : ", " + options;
         make_databases(db);
         auto m = provider().connect(db);
         auto s = subscriber().connect(db);
@@ -35,12 +38,14 @@ class SyncCapture : public SyncPair<SyncCapture>
         s.exec(ddl);
         if (!seed.empty())
             m.exec(seed);
-        s.exec("SELECT pymigrate.create_subscription($2, $1, $3::text[], options => '{\"capture\": "
-               "\"trigger\", \"local_node\": \"service\", \"remote_node\": \"monolith\"}')",
+        s.exec("SELECT pymigrate.create_subscription($2, $1, $3::text[], options => ('{\"capture\": "
+               "\"trigger\", \"local_node\": \"service\", \"remote_node\": \"monolith\"" +
+                   extra + "}')::jsonb)",
                {provider().dsn(db), db + "_from_monolith", tables});
         ASSERT_TRUE(wait_state(s, db + "_from_monolith", "streaming"));
         m.exec("SELECT pymigrate.create_subscription($2, $1, $3::text[], copy_data => false, options => "
-               "'{\"local_node\": \"monolith\", \"remote_node\": \"service\"}')",
+               "('{\"local_node\": \"monolith\", \"remote_node\": \"service\"" +
+                   extra + "}')::jsonb)",
                {subscriber().dsn(db), db + "_from_service", tables});
         ASSERT_TRUE(wait_state(m, db + "_from_service", "streaming"));
     }
@@ -104,10 +109,11 @@ TEST_F(SyncCapture, ConcurrentWritersOnTheMonolithConvergeAndTheLogIsTrimmed)
     };
     std::thread a(writer, std::ref(provider()), "monolith-a", 1, true);
     std::thread b(writer, std::ref(provider()), "monolith-b", 2, false);
-    // Writers on the monolith only: this workload deletes keys and inserts
-    // them again, which without tombstones can diverge with writers on both
-    // sides in any capture mode (README, Limitations); both sides write in
-    // ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop.
+    // Writers on the monolith only (two of them, so that the capture
+    // batches interleave); both sides write in
+    // ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoop and, with
+    // keys deleted and inserted again as here,
+    // ConcurrentWritersThatAlsoDeleteAndInsertAgainConvergeEveryConflictLoggedNoLoop.
     std::this_thread::sleep_for(8s);
     stop = true;
     a.join();
@@ -145,6 +151,96 @@ TEST_F(SyncCapture, ConcurrentWritersOnBothSidesConvergeEveryConflictLoggedNoLoo
     }
     EXPECT_EQ(status(s, m2s, "capture"), "trigger");
     expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
+}
+
+// The concurrent-writers test above, with writers that also delete a key
+// and insert it again (in one transaction, and as two statements): with
+// tombstones (a delete weighed like any write) that converges too.
+TEST_F(SyncCapture, ConcurrentWritersThatAlsoDeleteAndInsertAgainConvergeEveryConflictLoggedNoLoop)
+{
+    pair("reins", kAcctDdl, kAcctSeed, "{acct}");
+    auto m = provider().connect("reins");
+    auto s = subscriber().connect("reins");
+    const std::string m2s = "reins_from_monolith", s2m = "reins_from_service";
+    long writes = run_overlapping_writers(provider(), subscriber(), "reins", 60s, Reinsert::Yes);
+    std::cout << "[ workload ] " << writes << " statements\n";
+    ASSERT_GT(writes, 100);
+
+    for (int round = 0; round < 2; ++round) {
+        ASSERT_TRUE(capture_caught_up(m, s, "reins", 60s, "acct", "note"));
+        ASSERT_TRUE(wait_caught_up(s, m, s2m));
+    }
+    print_conflict_counts(m, s);
+    report_differences(m, s, "acct");
+    expect_converged_every_conflict_logged_no_loop(m, s, m2s, s2m);
+}
+
+// A row handed over from the monolith (trigger capture) to the service: the
+// service's apply worker writes markers naming "capture:<the monolith's
+// database oid>", which reach the monolith as SEENs, so the service's later
+// update of the row is no conflict there. Without them the monolith took it
+// for one and, ranking itself first, kept its older value.
+TEST_F(SyncCapture, AHandOverFromTheMonolithIsNoConflictUnderPriority)
+{
+    const std::string db = "handover";
+    pair(db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "INSERT INTO t VALUES (1, 'seed')", "{t}",
+         R"("strategy": "priority", "priority": ["monolith", "service"])");
+    auto m = provider().connect(db);
+    auto s = subscriber().connect(db);
+    const std::string s2m = db + "_from_service";
+    m.exec("UPDATE t SET v = 'monolith' WHERE id = 1");
+    ASSERT_TRUE(capture_caught_up(m, s, db));
+    ASSERT_EQ(s.scalar("SELECT v FROM t WHERE id = 1"), "monolith");
+    ASSERT_TRUE(wait_caught_up(s, m, s2m)); // the service's markers have reached the monolith
+    s.exec("UPDATE t SET v = 'service' WHERE id = 1");
+    ASSERT_TRUE(wait_caught_up(s, m, s2m));
+    ASSERT_TRUE(capture_caught_up(m, s, db));
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT v FROM t WHERE id = 1"), "service");
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.conflict_log"), "0")
+            << (c == &m ? "on the monolith: " : "on the service: ")
+            << c->scalar("SELECT string_agg(kind || ':' || outcome || ' key ' || key || ' local ' || "
+                         "coalesce(local_row::text, '-') || ' at ' || coalesce(local_commit_ts::text, '-') || ' ' "
+                         "|| coalesce(local_node, '-') || ', remote ' || coalesce(remote_row::text, '-') || ' at ' "
+                         "|| remote_commit_ts || ' ' || remote_node || ', detail ' || coalesce(detail, '-'), "
+                         "'; ') FROM pymigrate.conflict_log")
+                   .value_or("");
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+}
+
+// An application role that is no superuser and has rights on its own
+// table only writes a captured table: the capture trigger writes the
+// change log (and the tombstone trigger the tombstones) as their owner.
+TEST_F(SyncCapture, AnApplicationRoleWritesACapturedTableAndItsChangesReachTheService)
+{
+    const std::string db = "approle";
+    pair(db, "CREATE TABLE t (id int PRIMARY KEY, v text)",
+         "INSERT INTO t SELECT g, 'seed' FROM generate_series(1, 4) g");
+    auto m = provider().connect(db);
+    auto s = subscriber().connect(db);
+    m.exec("CREATE ROLE app LOGIN");
+    m.exec("GRANT USAGE ON SCHEMA public TO app");
+    m.exec("GRANT SELECT, INSERT, UPDATE, DELETE ON t TO app");
+    Connection app(provider().dsn(db) + " user=app");
+    EXPECT_EQ(app.scalar("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user"), "false");
+
+    app.exec("INSERT INTO t VALUES (10, 'app insert')");
+    app.exec("UPDATE t SET v = 'app update' WHERE id = 1");
+    app.exec("DELETE FROM t WHERE id = 2");
+    app.exec("BEGIN; DELETE FROM t WHERE id = 3; INSERT INTO t VALUES (3, 'app reinserted'); COMMIT");
+    ASSERT_TRUE(capture_caught_up(m, s, db));
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT string_agg(id || ' ' || v, ', ' ORDER BY id) FROM t WHERE id > 0"),
+                  "1 app update, 3 app reinserted, 4 seed, 10 app insert");
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+    // Its deletes left tombstones (the monolith subscribes to the service).
+    EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.tombstone WHERE relid = 't'::regclass"), "2");
+    // The role itself can read neither the log nor the tombstones.
+    expect_sql_error(app, "SELECT count(*) FROM pymigrate.change_log", {}, "42501",
+                     "permission denied for table change_log");
+    expect_sql_error(app, "SELECT count(*) FROM pymigrate.tombstone", {}, "42501",
+                     "permission denied for table tombstone");
 }
 
 TEST_F(SyncCapture, ATransactionThatCommitsLateIsNotSkipped)

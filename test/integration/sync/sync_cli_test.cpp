@@ -231,9 +231,15 @@ TEST_F(SyncCliTrigger, SetupCreatesTriggersStatusShowsTheBacklogTeardownRemovesT
     auto r = cli({"sync", "setup", "--config", config}, "trig");
     ASSERT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_NE(r.err.find("created the extension on the service"), std::string::npos) << r.err;
+    // The capture triggers, and the tombstone trigger of the monolith's
+    // own subscription (to the service).
     EXPECT_EQ(m.scalar("SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger "
                        "WHERE tgrelid = 'users'::regclass"),
-              "pymigrate_capture_delete,pymigrate_capture_insert,pymigrate_capture_truncate,pymigrate_capture_update");
+              "pymigrate_capture_delete,pymigrate_capture_insert,pymigrate_capture_truncate,pymigrate_capture_update,"
+              "pymigrate_tombstone");
+    EXPECT_EQ(s.scalar("SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger "
+                       "WHERE tgrelid = 'users'::regclass"),
+              "pymigrate_tombstone");
     EXPECT_EQ(status(s, "trig_from_monolith", "capture"), "trigger");
     EXPECT_EQ(status(m, "trig_from_service", "capture"), "logical");
     EXPECT_EQ(s.scalar("SELECT count(*) FROM users"), "300");
@@ -280,7 +286,8 @@ TEST_F(SyncCliTrigger, SetupCreatesTriggersStatusShowsTheBacklogTeardownRemovesT
     // monolith, no subscriptions or slots anywhere.
     r = cli({"sync", "teardown", "--name", "trig"}, "trig");
     ASSERT_EQ(r.status, 0) << r.out << r.err;
-    EXPECT_EQ(m.scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pymigrate_capture%'"), "0");
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pymigrate\\_%'"), "0");
     EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.capture_consumer"), "0");
     EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.change_log"), "0");
     for (auto *c : {&m, &s}) {
@@ -334,7 +341,8 @@ TEST_F(SyncCliTrigger, SetupRefusesWhatTheServersLackAndCreatesNothing)
         EXPECT_EQ(c->scalar("SELECT count(*) FROM pymigrate.subscription"), "0");
         EXPECT_EQ(c->scalar("SELECT count(*) FROM pg_replication_slots"), "0");
     }
-    EXPECT_EQ(m.scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pymigrate_capture%'"), "0");
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pymigrate\\_%'"), "0");
     EXPECT_EQ(m.scalar("SELECT count(*) FROM pymigrate.capture_consumer"), "0");
     // With everything in place, trigger capture of this monolith works.
     auto r = cli({"sync", "setup", "--tables", "t", "--capture", "trigger"}, "refuse");

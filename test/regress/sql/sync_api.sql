@@ -67,6 +67,68 @@ SELECT sa_try($$SELECT pymigrate.create_subscription('s2', 'host=/nonexistent', 
 SELECT column_name, data_type FROM information_schema.columns
  WHERE table_schema = 'pymigrate' AND table_name = 'subscription_status' ORDER BY ordinal_position;
 
+-- Tombstones: create_subscription put the trigger on each local table of
+-- the subscription, and on no other.
+SELECT tgrelid::regclass AS tbl, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'pymigrate_tombstone'
+ ORDER BY tgrelid::regclass::text COLLATE "C";
+-- A delete records each deleted key with the deleting transaction (at its
+-- start); the key is what tombstone_key() gives for the row's key columns.
+INSERT INTO sa_a VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');
+BEGIN;
+DELETE FROM sa_a WHERE id IN (1, 2);
+SELECT b.relid::regclass, k.id, b.key, b.xid = pg_current_xact_id() AS this_xact, b.deleted_at = now() AS at_start
+  FROM pymigrate.tombstone b LEFT JOIN (VALUES (1), (2)) k(id) ON b.key = pymigrate.tombstone_key('sa_a', ARRAY[k.id::text])
+ ORDER BY k.id;
+COMMIT;
+-- Deleted again after an insert: one tombstone, naming the latest delete.
+INSERT INTO sa_a VALUES (1, 'again');
+BEGIN;
+DELETE FROM sa_a WHERE id = 1;
+SELECT count(*), bool_and(xid = pg_current_xact_id()) AS latest FROM pymigrate.tombstone
+ WHERE relid = 'sa_a'::regclass AND key = pymigrate.tombstone_key('sa_a', '{1}');
+COMMIT;
+-- Nothing deleted, nothing recorded; a table without a key (sa_full:
+-- replica identity full) records nothing.
+DELETE FROM sa_a WHERE id = 99;
+INSERT INTO sa_full VALUES ('x');
+DELETE FROM sa_full;
+SELECT count(*) AS tombstones FROM pymigrate.tombstone;
+-- A session with a replication origin (replication: the other node keeps
+-- the tombstone) records nothing.
+SELECT pg_replication_origin_session_setup('pymigrate_s1');
+DELETE FROM sa_a WHERE id = 3;
+SELECT pg_replication_origin_session_reset();
+SELECT count(*) AS tombstones FROM pymigrate.tombstone;
+-- A role with rights on its table only: its delete is recorded (the trigger
+-- writes as the tombstone table's owner), the tombstones stay closed to it.
+CREATE ROLE sa_app;
+GRANT SELECT, DELETE ON sa_a TO sa_app;
+SET ROLE sa_app;
+DELETE FROM sa_a WHERE id = 4;
+SELECT sa_try($$SELECT count(*) FROM pymigrate.tombstone$$);
+SELECT sa_try($$INSERT INTO pymigrate.tombstone (relid, key, xid) VALUES ('sa_a'::regclass, '\x00', '1')$$);
+RESET ROLE;
+SELECT count(*) AS app_delete_recorded FROM pymigrate.tombstone WHERE key = pymigrate.tombstone_key('sa_a', '{4}');
+REVOKE ALL ON sa_a FROM sa_app;
+DROP ROLE sa_app;
+
+-- tombstone_key: per key column (index order) a tag, a length and the
+-- binary send output; numeric by its normalized text (1.0 and 1.00 are one
+-- key); NULL is the tag alone.
+CREATE TABLE sa_num (n numeric PRIMARY KEY);
+CREATE TABLE sa_two (a text, b int, PRIMARY KEY (b, a));
+SELECT pymigrate.tombstone_key('sa_a', '{1}') AS int_key, pymigrate.tombstone_key('sa_a', '{NULL}') AS null_key,
+       pymigrate.tombstone_key('sa_two', '{2,x}') AS two_columns,
+       pymigrate.tombstone_key('sa_num', '{1.0}') AS numeric_key,
+       pymigrate.tombstone_key('sa_num', '{1.0}') = pymigrate.tombstone_key('sa_num', '{1.00}') AS same_numeric;
+SELECT sa_try($$SELECT pymigrate.tombstone_key('sa_a', '{1,2}')$$);
+SELECT sa_try($$SELECT pymigrate.tombstone_key('sa_two', '{2}')$$);
+SELECT sa_try($$SELECT pymigrate.tombstone_key('sa_nokey', '{x}')$$);
+SELECT sa_try($$SELECT pymigrate.tombstone_key('sa_full', '{x}')$$);
+SELECT sa_try($$SELECT pymigrate.tombstone_key('sa_a', '{one}')$$);
+SELECT pymigrate.tombstone_key('sa_a', NULL) IS NULL AS strict;
+DROP TABLE sa_num, sa_two;
+
 -- alter_subscription
 SELECT sa_try($$SELECT pymigrate.alter_subscription('nope')$$);
 SELECT sa_try($$SELECT pymigrate.alter_subscription('s1', add_tables => '{sa_a}')$$);
@@ -78,6 +140,10 @@ SELECT pymigrate.alter_subscription('s1', add_tables => '{sa_b}', drop_tables =>
                                     forward_origins => 'all', provider_dsn => 'host=/elsewhere port=1');
 SELECT provider_dsn, synchronous_commit, forward_origins, generation FROM pymigrate.subscription;
 SELECT local_table, state FROM pymigrate.subscription_table ORDER BY 1;
+-- The trigger follows the tables (sa_full dropped, sa_b added); sa_a's
+-- tombstones stay.
+SELECT tgrelid::regclass AS tbl FROM pg_trigger WHERE tgname = 'pymigrate_tombstone' ORDER BY tgrelid::regclass::text COLLATE "C";
+SELECT relid::regclass, count(*) FROM pymigrate.tombstone GROUP BY 1;
 
 -- enable / disable
 SELECT sa_try($$SELECT pymigrate.enable_subscription(NULL)$$);
@@ -97,6 +163,9 @@ SELECT pymigrate.drop_subscription('s1', drop_slot => false);
 SELECT count(*) AS subscriptions, (SELECT count(*) FROM pymigrate.subscription_table) AS tables,
        (SELECT count(*) FROM pg_replication_origin WHERE roname = 'pymigrate_s1') AS origins
   FROM pymigrate.subscription;
+-- Its tables' triggers and tombstones went with it.
+SELECT (SELECT count(*) FROM pg_trigger WHERE tgname = 'pymigrate_tombstone') AS triggers,
+       (SELECT count(*) FROM pymigrate.tombstone) AS tombstones;
 SELECT pymigrate.drop_subscription('s1');
 SELECT pymigrate.drop_subscription('s1', if_exists => true);
 
