@@ -532,6 +532,25 @@ update_missing_action(const ApplyRules &r)
     }
 }
 
+// Custom: the row here was inserted after this node deleted the key, and
+// the remote change was made before that delete (which the provider had
+// not applied): on the provider's side the delete is weighed against the
+// change by commit time and wins, and this row then arrives there too; so
+// the row here stays, whatever the resolver would pick between the two
+// (last_write_wins decides alike by itself; priority ranks both sides the
+// same way without this).
+bool
+lost_to_our_delete(const Conflict &c, const RemoteTxnInfo &txn, const char **detail)
+{
+    Conflict del = c;
+    if (!deleted_here_concurrently(c.localrel, c.local, &del) || remote_is_later(del, txn))
+        return false;
+    *detail = psprintf("the remote change committed before this node's concurrent delete of the key (at %s), which "
+                       "won over it; the row here was inserted after that delete",
+                       timestamptz_to_str(del.local_ts));
+    return true;
+}
+
 Decision
 decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
 {
@@ -546,6 +565,8 @@ decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
         case Strategy::Priority:
             return merge_by_priority(c, txn);
         case Strategy::Custom:
+            if (lost_to_our_delete(c, txn, detail))
+                return Decision::KeepLocal;
             return call_resolver(c, txn);
         case Strategy::KeepLocal:
             return Decision::KeepLocal;

@@ -53,7 +53,8 @@ tombstone_tick()
             spi.execute("DELETE FROM pymigrate.tombstone");
             return;
         }
-        spi.execute("WITH h AS (SELECT * FROM pg_catalog.unnest($1::int[], $2::timestamptz[]) AS h(id, horizon)), "
+        spi.execute("WITH h AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::timestamptz[])) "
+                    "AS h(id, horizon)), "
                     "t AS (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', s.local_schema, s.local_table)) "
                     "AS relid, min(h.horizon) AS horizon, bool_and(h.horizon IS NOT NULL) AS known "
                     "FROM pymigrate.subscription_table s LEFT JOIN h ON h.id = s.subscription_id GROUP BY 1) "

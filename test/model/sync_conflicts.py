@@ -107,6 +107,10 @@ for _t in (A, B):
         rules(_n + "current", "diverge", "priority", _t),
         rules(_n + "tombstones (brief, update by rank)", "diverge", "priority", _t, tomb=True, guard="tomb"),
         rules(_n + "implemented", "converge", "priority", _t, impl=True),
+        # A resolver that keeps the older of two concurrent updates and a
+        # delete weighed by time can still disagree (README, Limitations):
+        # expected to diverge, and kept so that a change is noticed.
+        rules("custom, resolver keeps %s's row: implemented" % NAME[_t], "diverge", "custom", _t, impl=True),
         rules(_n + "register (proposed)", "converge", "priority", _t, register=True),
     ]
 # Under a restart only lww still converges: it decides every conflict by
@@ -240,13 +244,22 @@ def decide_register(R, s, x, kind, remote, ts_c):
     else:  # absent by the peer's delete: nothing of ours competes
         concurrent = False
     keep_tomb = tomb if R.impl else None
+    if concurrent and L is not None and kind != "delete" and R.strategy == "custom":
+        # A resolver picks between two rows (here: the row of node `top`);
+        # deletes are weighed by time.  A change made before our concurrent
+        # delete of the key lost to it on the peer's side: keep our row.
+        if tomb is not None and status(s, x, tomb[0]) is not True and ts_c < tomb[1]:
+            return L, tomb, None, what + ": keep local (before our delete)"
+        if 1 - x == R.top:
+            return new, keep_tomb, None, what + ": resolver: remote"
+        return L, tomb, None, what + ": resolver: local"
     if not concurrent:  # hand-over: the peer's change is on top of our version
         if R.impl and L is None and kind == "update":
             if R.strategy == "priority" and 1 - x == R.top:
                 return new, keep_tomb, None, what + ": update_missing inserted"
             return None, keep_tomb, None, what + ": update_missing skipped"
         return new, keep_tomb, None, (what + ": inserted") if L is None and kind == "update" else None
-    if ts_c > ours if R.strategy == "lww" else 1 - x == R.top:
+    if ts_c > ours if R.strategy in ("lww", "custom") else 1 - x == R.top:
         return new, keep_tomb, None, what + ": remote wins"
     return L, tomb, None, what + ": keep local"
 
