@@ -21,9 +21,11 @@ extern "C" {
 #include "commands/tablecmds.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "replication/origin.h"
+#include "storage/lmgr.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -286,7 +288,7 @@ open_target(RelMapEntry *e)
     ExecInitRangeTable(tg->estate, list_make1(rte));
     tg->rri = makeNode(ResultRelInfo);
     InitResultRelInfo(tg->rri, rel, 1, nullptr, 0);
-    ExecOpenIndices(tg->rri, false);
+    ExecOpenIndices(tg->rri, true); // speculative insertion: insert_unless_key_taken()
     tg->remoteslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
     tg->newslot = ExecInitExtraTupleSlot(tg->estate, RelationGetDescr(rel), &TTSOpsVirtual);
     tg->localslot = table_slot_create(rel, &tg->estate->es_tupleTable);
@@ -355,9 +357,9 @@ require_txn(const char *what)
                         errmsg("pymigrate stream: %s message outside a transaction", what)));
 }
 
-// Conflict handling of one change: the facts, the decision (logged).
-Decision
-conflict(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *remote, TupleTableSlot *key,
+// The facts of a conflict of one change.
+Conflict
+facts_of(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *remote, TupleTableSlot *key,
          bool remote_complete, const Conflict *found)
 {
     Conflict c{};
@@ -375,12 +377,93 @@ conflict(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *r
         c.local_ts = DT_NOBEGIN;
         c.local_origin = InvalidRepOriginId;
     }
+    return c;
+}
+
+// Conflict handling of one change: the facts, the decision (logged).
+Decision
+conflict(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *remote, TupleTableSlot *key,
+         bool remote_complete, const Conflict *found)
+{
+    Conflict c = facts_of(tg, kind, local, remote, key, remote_complete, found);
     RemoteTxnInfo txn{st.commit_time, st.final_lsn, st.xid};
     Decision d = resolve_conflict(c, txn);
     // The resolver and the log may have run statements: later writes of
     // this change come after theirs.
     tg->estate->es_output_cid = GetCurrentCommandId(true);
     return d;
+}
+
+// Inserts `slot` as ExecSimpleRelationInsert() does, but as INSERT ... ON
+// CONFLICT DO NOTHING on the key index: a local session may insert the
+// same key between our lookup that found none and this insert, and that
+// must become the conflict with its row, not a unique violation that stops
+// the worker. Returns false (nothing inserted) when the key is taken; the
+// caller looks the row up again.
+bool
+insert_unless_key_taken(Target *tg, TupleTableSlot *slot)
+{
+    ResultRelInfo *rri = tg->rri;
+    EState *estate = tg->estate;
+    Relation rel = tg->rel;
+    if (!OidIsValid(tg->map->index_oid) || !tg->map->key_covered) {
+        ExecSimpleRelationInsert(rri, estate, slot);
+        return true;
+    }
+    if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row && !ExecBRInsertTriggers(estate, rri, slot))
+        return true; // a trigger said "do nothing": applied as such
+    if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+        ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
+    if (rel->rd_att->constr)
+        ExecConstraints(rri, slot, estate);
+    if (rel->rd_rel->relispartition)
+        ExecPartitionCheck(rri, slot, estate, true);
+    List *arbiter = list_make1_oid(tg->map->index_oid);
+    for (;;) {
+        // Waits for an in-progress inserter of the key; false if one committed.
+        ItemPointerData conflict_tid;
+        if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict_tid, arbiter))
+            return false;
+        TransactionId xid = GetCurrentTransactionId();
+        uint32 token = SpeculativeInsertionLockAcquire(xid);
+        table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, nullptr, token);
+        bool spec_conflict = false;
+        List *recheck = ExecInsertIndexTuples(rri, slot, estate, false, true, &spec_conflict, arbiter);
+        table_tuple_complete_speculative(rel, slot, token, !spec_conflict);
+        SpeculativeInsertionLockRelease(xid);
+        if (spec_conflict) {
+            list_free(recheck); // someone got there in between: check again
+            continue;
+        }
+        ExecARInsertTriggers(estate, rri, slot, recheck, nullptr);
+        list_free(recheck);
+        return true;
+    }
+}
+
+// A conflict over a missing row whose decision may be to insert the remote
+// row (insert_deleted, update_deleted, update_missing): decided, acted on,
+// then logged. False when the insert found its key taken: nothing is
+// logged, the caller meets the row that took it.
+bool
+missing_row_conflict(Target *tg, ConflictKind kind, TupleTableSlot *row, TupleTableSlot *key, bool complete,
+                     const Conflict *found, bool *inserted)
+{
+    Conflict c = facts_of(tg, kind, nullptr, row, key, complete, found);
+    RemoteTxnInfo txn{st.commit_time, st.final_lsn, st.xid};
+    const char *detail = nullptr;
+    Decision d = decide_conflict(c, txn, &detail);
+    *inserted = false;
+    if (d == Decision::Insert) {
+        if (kind != ConflictKind::InsertDeleted)
+            fill_defaults(tg, row);
+        if (!insert_unless_key_taken(tg, row))
+            return false;
+        *inserted = true;
+    }
+    record_conflict(c, txn, d, detail);
+    tg->estate->es_output_cid = GetCurrentCommandId(true);
+    return true;
 }
 
 void
@@ -412,18 +495,27 @@ handle_insert(Reader &r)
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
     bool keyed = OidIsValid(e->index_oid) && e->key_covered;
-    if (keyed)
-        exists = find_row(tg, tg->remoteslot);
-    if (!exists) {
+    for (;;) {
+        exists = keyed && find_row(tg, tg->remoteslot);
+        if (exists)
+            break;
         // insert_deleted: the key was deleted here concurrently.
         Conflict facts{};
-        if (!keyed || !deleted_here_concurrently(tg->rel, tg->remoteslot, &facts) ||
-            conflict(tg, ConflictKind::InsertDeleted, nullptr, tg->remoteslot, tg->remoteslot, true, &facts) ==
-                Decision::Insert) {
-            ExecSimpleRelationInsert(tg->rri, tg->estate, tg->remoteslot);
-            ++st.changes;
+        bool inserted = false;
+        if (keyed && deleted_here_concurrently(tg->rel, tg->remoteslot, &facts)) {
+            if (!missing_row_conflict(tg, ConflictKind::InsertDeleted, tg->remoteslot, tg->remoteslot, true, &facts,
+                                      &inserted))
+                continue; // inserted here meanwhile: insert_exists
+        } else if (!insert_unless_key_taken(tg, tg->remoteslot)) {
+            continue;
+        } else {
+            inserted = true;
         }
-    } else {
+        if (inserted)
+            ++st.changes;
+        break;
+    }
+    if (exists) {
         Conflict facts{};
         (void)local_row_changed_elsewhere(tg->localslot, &facts);
         // The remote row over the local one: columns the provider does not
@@ -479,6 +571,7 @@ handle_update_or_delete(Reader &r, bool is_update)
     store_values(tg, has_old ? &oldtup : &newtup, tg->remoteslot, nullptr, true);
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
+retry:
     bool found = find_row(tg, tg->remoteslot);
     if (found) {
         Conflict facts{};
@@ -507,12 +600,12 @@ handle_update_or_delete(Reader &r, bool is_update)
         // update_missing.
         Conflict facts{};
         bool deleted = OidIsValid(e->index_oid) && deleted_here_concurrently(tg->rel, tg->remoteslot, &facts);
-        if (conflict(tg, deleted ? ConflictKind::UpdateDeleted : ConflictKind::UpdateMissing, nullptr, tg->newslot,
-                     tg->remoteslot, complete, deleted ? &facts : nullptr) == Decision::Insert) {
-            fill_defaults(tg, tg->newslot);
-            ExecSimpleRelationInsert(tg->rri, tg->estate, tg->newslot);
+        bool inserted = false;
+        if (!missing_row_conflict(tg, deleted ? ConflictKind::UpdateDeleted : ConflictKind::UpdateMissing,
+                                  tg->newslot, tg->remoteslot, complete, deleted ? &facts : nullptr, &inserted))
+            goto retry; // inserted here meanwhile: the update meets that row
+        if (inserted)
             ++st.changes;
-        }
     } else {
         (void)conflict(tg, ConflictKind::DeleteMissing, nullptr, nullptr, tg->remoteslot, false, nullptr);
     }

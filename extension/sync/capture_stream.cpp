@@ -218,6 +218,20 @@ CaptureStream::apply(const std::string &msg, apply::Outcome *out)
     pg_call([data, len, out] { apply::apply_message(data, len, out); });
 }
 
+// A bytea of the log (hex text) as bytes.
+std::string
+unescape(std::string_view text)
+{
+    size_t len = 0;
+    std::string z(text);
+    unsigned char *bytes = PQunescapeBytea(reinterpret_cast<const unsigned char *>(z.c_str()), &len);
+    if (bytes == nullptr)
+        throw Error(ERRCODE_OUT_OF_MEMORY, "out of memory reading pymigrate.change_log");
+    std::string data(reinterpret_cast<char *>(bytes), len);
+    PQfreemem(bytes);
+    return data;
+}
+
 void
 CaptureStream::apply_chunk(const std::string &data)
 {
@@ -319,8 +333,8 @@ CaptureStream::step()
         "DECLARE pymigrate_batch NO SCROLL CURSOR FOR "
         "SELECT l.txid::text, max(l.seq) OVER w AS tseq, " +
             commit_time_sql_ +
-            ", l.data FROM pymigrate.change_log l "
-            "WHERE l.txid >= pg_catalog.pg_snapshot_xmin($1::pg_snapshot) AND l.relid = ANY ($3::oid[]) "
+            ", l.data, l.relid = 0 AS marker FROM pymigrate.change_log l "
+            "WHERE l.txid >= pg_catalog.pg_snapshot_xmin($1::pg_snapshot) AND (l.relid = ANY ($3::oid[]) OR l.relid = 0) "
             "AND pg_catalog.pg_visible_in_snapshot(l.txid, $2::pg_snapshot) "
             "AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, $1::pg_snapshot) "
             "AND NOT EXISTS (SELECT 1 FROM ROWS FROM (pg_catalog.unnest($4::oid[]), "
@@ -353,6 +367,14 @@ CaptureStream::step()
                 progress_.applied_seq = 0;
                 started = true;
             }
+            if (r.value(i, 4) == "t") {
+                // The provider's apply worker applied one of our
+                // transactions (an applied marker, causal.hpp): a SEEN,
+                // between transactions.
+                end_transaction();
+                apply_chunk(unescape(r.value(i, 3)));
+                continue;
+            }
             if (!in_txn_ || tseq != txn_seq_) {
                 end_transaction();
                 std::string this_txid(r.value(i, 0));
@@ -370,14 +392,7 @@ CaptureStream::step()
                     s.txn_commit_time = t;
                 });
             }
-            size_t len = 0;
-            auto *raw = reinterpret_cast<const unsigned char *>(r.value(i, 3).data());
-            unsigned char *bytes = PQunescapeBytea(raw, &len);
-            if (bytes == nullptr)
-                throw Error(ERRCODE_OUT_OF_MEMORY, "out of memory reading pymigrate.change_log");
-            std::string data(reinterpret_cast<char *>(bytes), len);
-            PQfreemem(bytes);
-            apply_chunk(data);
+            apply_chunk(unescape(r.value(i, 3)));
             any = true;
         }
         if (TimestampDifferenceExceeds(last_publish_, GetCurrentTimestamp(), 200))

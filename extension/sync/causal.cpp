@@ -5,12 +5,15 @@
 extern "C" {
 #include "access/transam.h"
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/message.h"
 #include "replication/slot.h"
 #include "storage/lwlock.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 }
 
 namespace pymigrate::sync::apply
@@ -130,6 +133,68 @@ slot_is_mine(const char *slot)
     return mine;
 }
 
+// Does a subscriber read this database by trigger capture? Asked again
+// every few seconds (a consumer that starts meanwhile misses at most that
+// many markers: hand-overs then count as conflicts, never the reverse).
+bool
+capture_consumers_present()
+{
+    static bool present = false;
+    static TimestampTz checked = 0;
+    TimestampTz now = GetCurrentTimestamp();
+    if (checked != 0 && !TimestampDifferenceExceeds(checked, now, 5000))
+        return present;
+    checked = now;
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    PushActiveSnapshot(GetTransactionSnapshot());
+    int rc = SPI_execute("SELECT 1 FROM pymigrate.capture_consumer LIMIT 1", true, 1);
+    PopActiveSnapshot();
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "could not read pymigrate.capture_consumer: %s", SPI_result_code_string(rc));
+    present = SPI_processed > 0;
+    SPI_finish();
+    return present;
+}
+
+// The marker as a SEEN message in the change log (relid 0: no table), in
+// this transaction: the subscriber reading the log applies it as the
+// logical stream's SEEN, at this transaction's place among the captured ones.
+void
+log_marker_to_change_log(const StringInfoData &marker)
+{
+    static SPIPlanPtr plan = nullptr;
+    StringInfoData row;
+    initStringInfo(&row);
+    proto::put_u32(&row, static_cast<uint32>(1 + 8 + marker.len));
+    proto::put_u8(&row, static_cast<uint8>(proto::kSeen));
+    proto::put_u64(&row, 0); // the applying transaction's position: none in a log
+    appendBinaryStringInfo(&row, marker.data, marker.len);
+    bytea *data = static_cast<bytea *>(palloc(VARHDRSZ + row.len));
+    SET_VARSIZE(data, VARHDRSZ + row.len);
+    memcpy(VARDATA(data), row.data, row.len);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    if (plan == nullptr) {
+        Oid types[1] = {BYTEAOID};
+        SPIPlanPtr p = SPI_prepare("INSERT INTO pymigrate.change_log (txid, seq, relid, data) VALUES "
+                                   "(pg_catalog.pg_current_xact_id(), pg_catalog.nextval('pymigrate.change_log_seq'), "
+                                   "0, $1)",
+                                   1, types);
+        if (p == nullptr)
+            elog(ERROR, "could not prepare the change log marker insert: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(p);
+        plan = p;
+    }
+    Datum v[1] = {PointerGetDatum(data)};
+    PushActiveSnapshot(GetTransactionSnapshot());
+    int rc = SPI_execute_plan(plan, v, nullptr, false, 0);
+    PopActiveSnapshot();
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "could not write pymigrate.change_log: %s", SPI_result_code_string(rc));
+    SPI_finish();
+}
+
 } // namespace
 
 void
@@ -144,8 +209,14 @@ set_applied_marker(uint64 provider_sysid, const char *provider_slot)
 void
 log_applied_marker(uint32 xid, TimestampTz commit_time, XLogRecPtr commit_lsn)
 {
-    // Nothing decodes this node's WAL below wal_level logical: no reader.
-    if (marker_slot == nullptr || !XLogLogicalInfoActive())
+    if (marker_slot == nullptr)
+        return;
+    // Read by logical decoding (below wal_level logical nothing decodes
+    // this node's WAL), or by a subscriber that reads this node by trigger
+    // capture.
+    bool decoded = XLogLogicalInfoActive();
+    bool captured = capture_consumers_present();
+    if (!decoded && !captured)
         return;
     StringInfoData m;
     initStringInfo(&m);
@@ -154,7 +225,10 @@ log_applied_marker(uint32 xid, TimestampTz commit_time, XLogRecPtr commit_lsn)
     proto::put_u32(&m, xid);
     proto::put_i64(&m, commit_time);
     proto::put_u64(&m, commit_lsn);
-    (void)LogLogicalMessage(proto::kAppliedPrefix, m.data, m.len, true);
+    if (decoded)
+        (void)LogLogicalMessage(proto::kAppliedPrefix, m.data, m.len, true);
+    if (captured)
+        log_marker_to_change_log(m);
     pfree(m.data);
 }
 

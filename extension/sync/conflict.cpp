@@ -719,14 +719,26 @@ deleted_here_concurrently(Relation rel, TupleTableSlot *key, Conflict *c)
 Decision
 resolve_conflict(Conflict &c, const RemoteTxnInfo &txn)
 {
+    const char *detail = nullptr;
+    Decision d = decide_conflict(c, txn, &detail);
+    record_conflict(c, txn, d, detail);
+    return d;
+}
+
+Decision
+decide_conflict(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
+{
+    return decide(c, txn, detail);
+}
+
+void
+record_conflict(const Conflict &c, const RemoteTxnInfo &txn, Decision d, const char *detail)
+{
     ++conflicts_in_txn;
     if (c.kind == ConflictKind::UpdateMissing || c.kind == ConflictKind::DeleteMissing ||
         c.kind == ConflictKind::UpdateDeleted)
         ++missing_in_txn;
-    const char *detail = nullptr;
-    Decision d = decide(c, txn, &detail);
     log_conflict(c, txn, d, c.resolved, detail);
-    return d;
 }
 
 const HeldConflict *

@@ -126,6 +126,13 @@ bool deleted_here_concurrently(Relation rel, TupleTableSlot *key, Conflict *c);
 // ERROR: held (see above).
 Decision resolve_conflict(Conflict &c, const RemoteTxnInfo &txn);
 
+// The two halves of resolve_conflict(), for a decision that is acted on
+// before it is logged: an insert that finds its key taken meanwhile (a
+// concurrent local insert) is not logged but met again as the conflict
+// with that row. `detail` goes from the one to the other.
+Decision decide_conflict(Conflict &c, const RemoteTxnInfo &txn, const char **detail);
+void record_conflict(const Conflict &c, const RemoteTxnInfo &txn, Decision d, const char *detail);
+
 // Conflicts met in the current remote transaction (reset at its BEGIN), and
 // the missing-row ones among them (the status view's rows_not_found).
 extern uint64 conflicts_in_txn;
