@@ -325,6 +325,7 @@ class Stream
     TimestampTz last_commit_time_ = 0;
     TimestampTz txn_commit_time_ = 0;
     bool healthy_ = false; // reset the failure count once
+    TimestampTz started_at_ = GetCurrentTimestamp();
 };
 
 void
@@ -400,7 +401,10 @@ Stream::handle(const char *buf, int len)
             applied_ = Max(applied_, end);
         if (reply)
             send_feedback(false);
-        if (!healthy_) {
+        // Healthy once it has streamed a while without failing: a worker
+        // that connects but fails on the same transaction each time must
+        // keep backing off (a keepalive can come before that transaction).
+        if (!healthy_ && TimestampDifferenceExceeds(started_at_, GetCurrentTimestamp(), 10000)) {
             healthy_ = true;
             // Not while a held change waits: its retries must back off.
             update_status(sub_.id, [](SubStatus &s) {

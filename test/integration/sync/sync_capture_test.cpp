@@ -209,6 +209,43 @@ TEST_F(SyncCapture, AHandOverFromTheMonolithIsNoConflictUnderPriority)
     EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
 }
 
+// The other way: a row the service wrote, applied on the monolith and then
+// changed there, is no conflict on the service either. The monolith's WAL is
+// not decoded (wal_level replica), so its apply worker's markers travel in
+// the change log, among the captured transactions. The service ranks first:
+// taking the hand-over for a concurrent write would keep its older value.
+TEST_F(SyncCapture, AHandOverBackToTheServiceIsNoConflictUnderPriority)
+{
+    const std::string db = "handback";
+    pair(db, "CREATE TABLE t (id int PRIMARY KEY, v text)", "", "{t}",
+         R"("strategy": "priority", "priority": ["service", "monolith"])");
+    auto m = provider().connect(db);
+    auto s = subscriber().connect(db);
+    const std::string s2m = db + "_from_service";
+    // The row starts on the service (a row of the initial copy could still
+    // count as unseen: README, Limitations).
+    s.exec("INSERT INTO t VALUES (1, 'service start')");
+    ASSERT_TRUE(wait_caught_up(s, m, s2m));
+    for (int round = 0; round < 3; ++round) {
+        std::string sv = "service " + std::to_string(round), mv = "monolith " + std::to_string(round);
+        s.exec("UPDATE t SET v = $1 WHERE id = 1", {sv});
+        ASSERT_TRUE(wait_caught_up(s, m, s2m));
+        ASSERT_EQ(m.scalar("SELECT v FROM t WHERE id = 1"), sv);
+        // The monolith's marker of that apply reaches the service first.
+        ASSERT_TRUE(capture_caught_up(m, s, db));
+        m.exec("UPDATE t SET v = $1 WHERE id = 1", {mv});
+        ASSERT_TRUE(capture_caught_up(m, s, db));
+        ASSERT_TRUE(wait_caught_up(s, m, s2m));
+        for (auto *c : {&m, &s})
+            EXPECT_EQ(c->scalar("SELECT v FROM t WHERE id = 1"), mv) << (c == &m ? "monolith" : "service");
+    }
+    for (auto *c : {&m, &s})
+        EXPECT_EQ(c->scalar("SELECT string_agg(kind || ':' || outcome, ', ') FROM pymigrate.conflict_log"),
+                  std::nullopt)
+            << (c == &m ? "on the monolith" : "on the service");
+    EXPECT_EQ(checksum(s, "t"), checksum(m, "t"));
+}
+
 // An application role that is no superuser and has rights on its own
 // table only writes a captured table: the capture trigger writes the
 // change log (and the tombstone trigger the tombstones) as their owner.
