@@ -27,6 +27,7 @@ extern "C" {
 #include "replication/origin.h"
 #include "storage/lmgr.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 }
@@ -420,6 +421,7 @@ insert_unless_key_taken(Target *tg, TupleTableSlot *slot)
         ExecPartitionCheck(rri, slot, estate, true);
     List *arbiter = list_make1_oid(tg->map->index_oid);
     for (;;) {
+        CHECK_FOR_INTERRUPTS();
         // Waits for an in-progress inserter of the key; false if one committed.
         ItemPointerData conflict_tid;
         if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict_tid, arbiter))
@@ -473,6 +475,49 @@ update_row(Target *tg, EPQState *epq, TupleTableSlot *newrow)
     ExecSimpleRelationUpdate(tg->rri, tg->estate, epq, tg->localslot, newrow);
 }
 
+// insert_exists: the remote row `tup` meets the local row of its key (in
+// tg->localslot, locked): an INSERT of a key present here, or an UPDATE's
+// new row whose key a local row holds.
+void
+insert_exists(Target *tg, EPQState *epq, const RemoteTuple *tup, TupleTableSlot *key)
+{
+    Conflict facts{};
+    (void)local_row_changed_elsewhere(tg->localslot, &facts);
+    // The remote row over the local one: columns the provider does not
+    // send keep their values.
+    store_values(tg, tup, tg->newslot, tg->localslot, false);
+    switch (conflict(tg, ConflictKind::InsertExists, tg->localslot, tg->newslot, key, true, &facts)) {
+    case Decision::ApplyRemote:
+        update_row(tg, epq, tg->newslot);
+        ++st.changes;
+        break;
+    case Decision::Merged:
+        update_row(tg, epq, tg->resolvedslot);
+        ++st.changes;
+        break;
+    default:
+        break;
+    }
+}
+
+// Do `a` and `b` hold the same values in the key columns?
+bool
+same_key(const RelMapEntry *e, TupleTableSlot *a, TupleTableSlot *b)
+{
+    TupleDesc desc = a->tts_tupleDescriptor;
+    slot_getallattrs(a);
+    slot_getallattrs(b);
+    for (int k = 0; k < e->nkey; ++k) {
+        int i = e->key_attnums[k] - 1;
+        Form_pg_attribute att = TupleDescAttr(desc, i);
+        if (a->tts_isnull[i] != b->tts_isnull[i])
+            return false;
+        if (!a->tts_isnull[i] && !datum_image_eq(a->tts_values[i], b->tts_values[i], att->attbyval, att->attlen))
+            return false;
+    }
+    return true;
+}
+
 void
 handle_insert(Reader &r)
 {
@@ -496,6 +541,7 @@ handle_insert(Reader &r)
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
     bool keyed = OidIsValid(e->index_oid) && e->key_covered;
     for (;;) {
+        CHECK_FOR_INTERRUPTS();
         exists = keyed && find_row(tg, tg->remoteslot);
         if (exists)
             break;
@@ -515,25 +561,8 @@ handle_insert(Reader &r)
             ++st.changes;
         break;
     }
-    if (exists) {
-        Conflict facts{};
-        (void)local_row_changed_elsewhere(tg->localslot, &facts);
-        // The remote row over the local one: columns the provider does not
-        // send keep their values.
-        store_values(tg, &tup, tg->newslot, tg->localslot, false);
-        switch (conflict(tg, ConflictKind::InsertExists, tg->localslot, tg->newslot, tg->remoteslot, true, &facts)) {
-        case Decision::ApplyRemote:
-            update_row(tg, &epq, tg->newslot);
-            ++st.changes;
-            break;
-        case Decision::Merged:
-            update_row(tg, &epq, tg->resolvedslot);
-            ++st.changes;
-            break;
-        default:
-            break;
-        }
-    }
+    if (exists)
+        insert_exists(tg, &epq, &tup, tg->remoteslot);
     EvalPlanQualEnd(&epq);
     end_change(tg);
 }
@@ -572,6 +601,7 @@ handle_update_or_delete(Reader &r, bool is_update)
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
 retry:
+    CHECK_FOR_INTERRUPTS();
     bool found = find_row(tg, tg->remoteslot);
     if (found) {
         Conflict facts{};
@@ -602,10 +632,20 @@ retry:
         bool deleted = OidIsValid(e->index_oid) && deleted_here_concurrently(tg->rel, tg->remoteslot, &facts);
         bool inserted = false;
         if (!missing_row_conflict(tg, deleted ? ConflictKind::UpdateDeleted : ConflictKind::UpdateMissing,
-                                  tg->newslot, tg->remoteslot, complete, deleted ? &facts : nullptr, &inserted))
-            goto retry; // inserted here meanwhile: the update meets that row
-        if (inserted)
+                                  tg->newslot, tg->remoteslot, complete, deleted ? &facts : nullptr, &inserted)) {
+            // The key of the row to insert is taken here. The same key the
+            // update looked for: inserted meanwhile, the update meets that
+            // row. Another key (the update changed it): that row meets the
+            // remote one as an insert would.
+            if (same_key(e, tg->newslot, tg->remoteslot))
+                goto retry;
+            if (find_row(tg, tg->newslot))
+                insert_exists(tg, &epq, &newtup, tg->remoteslot);
+            else
+                goto retry; // gone again meanwhile
+        } else if (inserted) {
             ++st.changes;
+        }
     } else {
         (void)conflict(tg, ConflictKind::DeleteMissing, nullptr, nullptr, tg->remoteslot, false, nullptr);
     }

@@ -598,7 +598,7 @@ run(int32 subid)
 
     XLogRecPtr start = setup_origin(sub);
     if (parse_subscription_options(sub.options).capture == "trigger") {
-        run_capture(sub);
+        run_capture(sub, start); // its origin's position: the largest change log seq applied
         return;
     }
     ProviderFacts facts;

@@ -30,6 +30,7 @@ void capture_stop_remote(pg::RemoteConnection &conn, const Subscription &sub);
 // The apply worker of a trigger-capture subscription (after the common
 // start-up in apply_worker.cpp); returns when the subscription no longer
 // wants the worker, throws on errors.
-void run_capture(Subscription &sub);
+// `start`: its origin's position (the largest change log seq applied).
+void run_capture(Subscription &sub, uint64_t start);
 
 } // namespace pymigrate::sync

@@ -16,6 +16,8 @@
 // pymigrate.capture_progress in its own local transaction; a restart reads
 // the same batch again and skips what is applied.
 #include "sync/capture.hpp"
+#include "sync/causal.hpp"
+#include "sync/causal_store.hpp"
 
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
@@ -312,11 +314,13 @@ CaptureStream::publish()
 {
     TimestampTz now = GetCurrentTimestamp();
     last_publish_ = now;
+    TimestampTz horizon = apply::seen_horizon();
     update_status(sub_.id, [&](SubStatus &s) {
         s.phase = Phase::Streaming;
         s.last_msg_time = now;
         s.in_txn = in_txn_;
         s.txn_commit_time = txn_time_;
+        s.seen_horizon = Max(s.seen_horizon, horizon);
     });
 }
 
@@ -468,7 +472,7 @@ capture_stop_remote(pg::RemoteConnection &conn, const Subscription &sub)
 }
 
 void
-run_capture(Subscription &sub)
+run_capture(Subscription &sub, uint64_t start)
 {
     pg::RemoteConnection conn(sub.provider_dsn, "provider of subscription " + sub.name);
     (void)conn.exec("SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET lock_timeout = 0");
@@ -527,9 +531,15 @@ run_capture(Subscription &sub)
         });
     }
     worker::in_transaction([&] { configure_apply(sub, remote_sysid, reader); });
-    pg_call([] {
+    apply::SeenOwner owner{};
+    owner.subid = sub.id;
+    owner.provider_sysid = remote_sysid;
+    strlcpy(owner.reader, reader.c_str(), sizeof(owner.reader));
+    pg_call([&owner, start] {
         apply::start(1);
         apply::set_pre_commit(record_position, nullptr);
+        (void)apply::load_seen_set(owner, start);
+        apply::save_seen_set_at_exit(owner);
     });
     update_status(sub.id, [](SubStatus &s) {
         s.phase = Phase::Streaming;

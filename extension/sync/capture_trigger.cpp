@@ -55,6 +55,7 @@ captured(Relation rel)
         e->key = rel->rd_rel->relreplident == REPLICA_IDENTITY_FULL ? nullptr
                                                                      : bms_copy(RelationGetIdentityKeyBitmap(rel));
         MemoryContextSwitchTo(old);
+        e->valid = true;
     }
     return e;
 }

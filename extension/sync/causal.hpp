@@ -23,8 +23,8 @@
 // versions older than the window, by a margin (kSeenWindow) far beyond that
 // disorder.
 //
-// The set lives in the worker's memory and is rebuilt from the stream after
-// a restart; until a SEEN arrives every local row counts as unseen (the
+// The set lives in the worker's memory and is kept across restarts in a
+// file (causal_store.hpp); what it cannot place counts as unseen (the
 // origin-based rule), which can call a hand-over a conflict but never a
 // concurrent write causal.
 //
@@ -48,9 +48,9 @@ namespace pymigrate::sync::apply
 // older transaction of ours (microseconds).
 constexpr TimestampTz kSeenWindow = 10 * USECS_PER_SEC;
 
-// The provider this worker applies from: its system identifier and the
-// slot on it that this subscription reads (null or empty: write no marker,
-// e.g. trigger capture, which has no slot).
+// The provider this worker applies from: its system identifier and how
+// it knows this subscription (the slot it reads, or for trigger capture
+// "capture:<provider database oid>"; null or empty: write no marker).
 void set_applied_marker(uint64 provider_sysid, const char *provider_slot);
 
 // In the apply transaction of the provider's transaction `xid`: the

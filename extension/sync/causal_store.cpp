@@ -2,8 +2,8 @@
 //
 // Layout (host byte order: the file never leaves this server): magic u32,
 // version u32, provider sysid u64, reader char[2 * NAMEDATALEN], position
-// u64, any_seen u8, newest i64, known_after i64, n u32, n x (xid u32,
-// commit time i64), then a CRC-32C of everything before it.
+// u64, clean u8, any_seen u8, newest i64, known_after i64, n u32, n x (xid
+// u32, commit time i64), then a CRC-32C of everything before it.
 #include "sync/causal_store.hpp"
 
 #include "sync/causal.hpp"
@@ -26,7 +26,7 @@ namespace pymigrate::sync::apply {
 namespace {
 
 constexpr uint32 kMagic = 0x504D534E; // "PMSN"
-constexpr uint32 kVersion = 1;
+constexpr uint32 kVersion = 2;
 constexpr const char *kDir = "pg_pymigrate";
 
 SeenOwner exit_owner;
@@ -55,27 +55,20 @@ get(const char *&p, const char *end, T *v)
     return true;
 }
 
+// Writes the set with `position`; `clean`: written by a worker that exits,
+// so nothing it read is missing from it.
 void
-save(int, Datum)
+write_file(const SeenOwner &owner, XLogRecPtr position, bool clean)
 {
-    // After a FATAL the transaction is not cleaned up yet (ShutdownPostgres
-    // runs after this callback): release what it holds first.
-    AbortOutOfAnyTransaction();
-    // Everything the position below stands for must be on disk before the
-    // file says so (synchronous_commit is usually off for apply).
-    XLogFlush(XactLastCommitEnd);
-    XLogRecPtr position = replorigin_session_origin != InvalidRepOriginId ? replorigin_session_get_progress(false)
-                                                                          : InvalidXLogRecPtr;
-    if (position == InvalidXLogRecPtr)
-        return;
     SeenState s = export_seen();
     StringInfoData buf;
     initStringInfo(&buf);
     put(&buf, kMagic);
     put(&buf, kVersion);
-    put(&buf, exit_owner.provider_sysid);
-    appendBinaryStringInfo(&buf, exit_owner.reader, sizeof(exit_owner.reader));
+    put(&buf, owner.provider_sysid);
+    appendBinaryStringInfo(&buf, owner.reader, sizeof(owner.reader));
     put(&buf, position);
+    put(&buf, static_cast<uint8>(clean));
     put(&buf, static_cast<uint8>(s.any_seen));
     put(&buf, s.newest);
     put(&buf, s.known_after);
@@ -91,7 +84,7 @@ save(int, Datum)
     put(&buf, crc);
 
     (void)MakePGDirectory(kDir); // EEXIST is fine; anything else shows below
-    char *tmp = path_of(exit_owner.subid, ".tmp");
+    char *tmp = path_of(owner.subid, ".tmp");
     int fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
     if (fd < 0) {
         ereport(LOG, (errcode_for_file_access(), errmsg("pymigrate: could not write \"%s\": %m", tmp)));
@@ -102,7 +95,21 @@ save(int, Datum)
         ereport(LOG, (errcode_for_file_access(), errmsg("pymigrate: could not write \"%s\": %m", tmp)));
     CloseTransientFile(fd);
     if (ok)
-        (void)durable_rename(tmp, path_of(exit_owner.subid, ""), LOG);
+        (void)durable_rename(tmp, path_of(owner.subid, ""), LOG);
+}
+
+void
+save(int, Datum)
+{
+    // After a FATAL the transaction is not cleaned up yet (ShutdownPostgres
+    // runs after this callback): release what it holds first.
+    AbortOutOfAnyTransaction();
+    // Everything the position below stands for must be on disk before the
+    // file says so (synchronous_commit is usually off for apply).
+    XLogFlush(XactLastCommitEnd);
+    XLogRecPtr position = replorigin_session_origin != InvalidRepOriginId ? replorigin_session_get_progress(false)
+                                                                          : InvalidXLogRecPtr;
+    write_file(exit_owner, position, true);
 }
 
 } // namespace
@@ -139,6 +146,7 @@ load_seen_set(const SeenOwner &owner, XLogRecPtr resume_from)
     uint64 sysid = 0;
     char reader[sizeof(owner.reader)];
     XLogRecPtr position = InvalidXLogRecPtr;
+    uint8 clean = 0;
     uint8 any = 0;
     SeenState s{};
     if (!EQ_CRC32C(crc, stored) || !get(p, end, &magic) || magic != kMagic || !get(p, end, &version) ||
@@ -146,7 +154,8 @@ load_seen_set(const SeenOwner &owner, XLogRecPtr resume_from)
         return false;
     memcpy(reader, p, sizeof(reader));
     p += sizeof(reader);
-    if (!get(p, end, &position) || !get(p, end, &any) || !get(p, end, &s.newest) || !get(p, end, &s.known_after) ||
+    if (!get(p, end, &position) || !get(p, end, &clean) || !get(p, end, &any) || !get(p, end, &s.newest) ||
+        !get(p, end, &s.known_after) ||
         !get(p, end, &n) || static_cast<size_t>(end - p) != n * (sizeof(TransactionId) + sizeof(TimestampTz)))
         return false;
     // Another provider or slot (a subscription made again under this id),
@@ -163,10 +172,11 @@ load_seen_set(const SeenOwner &owner, XLogRecPtr resume_from)
         (void)get(p, end, &s.xids[i]);
         (void)get(p, end, &s.times[i]);
     }
-    import_seen(s, position == resume_from);
-    // Used up: if this worker dies without writing its own, the next one
-    // must not take the SEENs this one reads (and confirms) as never sent.
-    (void)unlink(path);
+    import_seen(s, clean && position == resume_from);
+    // In use: if this worker dies without writing its own, the next one
+    // keeps what is known here but must not take the SEENs this one reads
+    // (and confirms, so they are not sent again) as never sent.
+    write_file(owner, position, false);
     return true;
 }
 

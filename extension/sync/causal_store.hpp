@@ -6,10 +6,13 @@
 // when it exits, with the provider position up to which everything it read
 // is applied here (flushed first), and the next worker of the subscription
 // reads it back if it resumes from that same position: then nothing was
-// missed in between. Resuming from further on (a later worker crashed
-// before it could write) keeps the entries, which stay true, but marks the
-// set incomplete; resuming from earlier, or a file of another provider or
-// slot, discards it.
+// missed in between. The worker that loaded it marks the file as in use;
+// if it dies without writing its own (a crash), the next one keeps the
+// entries and the newest SEEN, which stay true, but takes the set as
+// incomplete. A position after the one streaming resumes from, or a file
+// of another provider or slot, is discarded. Trigger capture keeps its set
+// the same way, its position being its origin's (the largest change log
+// seq applied).
 //
 // Files: $PGDATA/pg_pymigrate/seen_<database oid>_<subscription id>.
 //

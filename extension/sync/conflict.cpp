@@ -268,7 +268,8 @@ log_conflict(const Conflict &c, const RemoteTxnInfo &txn, Decision d, TupleTable
     Datum v[17];
     char n[17];
     memset(n, ' ', sizeof(n));
-    TupleTableSlot *key_source = c.local ? c.local : (c.remote ? c.remote : c.key);
+    // The key the change looked for (an UPDATE's new row may carry another).
+    TupleTableSlot *key_source = c.local ? c.local : (c.key ? c.key : c.remote);
     Datum key_row = slot_to_jsonb(key_source);
     TupleDesc desc = key_source->tts_tupleDescriptor;
     Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * Max(c.rel->nkey, 1)));
@@ -583,6 +584,12 @@ decide(Conflict &c, const RemoteTxnInfo &txn, const char **detail)
         switch (strategy) {
         case Strategy::LastWriteWins:
         case Strategy::Custom:
+            // A table without a key records no deletes: the other side then
+            // cannot weigh our row against its delete later (its update
+            // finds no row and is skipped), so the delete wins here too,
+            // unless update_missing inserts (then the update wins there).
+            if (!tombstone::records_deletes(c.localrel))
+                return update_missing_action(r) == MissingAction::Insert ? Decision::KeepLocal : Decision::ApplyRemote;
             return remote_is_later(c, txn) ? Decision::ApplyRemote : Decision::KeepLocal;
         case Strategy::Priority:
             return remote_ranks_first(c, txn) ? Decision::ApplyRemote : Decision::KeepLocal;

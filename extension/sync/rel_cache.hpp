@@ -1,8 +1,8 @@
 // Per-table state of the triggers (capture, tombstones), built once and
 // kept until the relcache says the table changed (ALTER TABLE, a new
-// replica identity, DROP): a hash by relation oid in CacheMemoryContext,
-// each entry with a memory context of its own that is reset when the entry
-// is rebuilt.
+// replica identity, DROP): a hash by relation oid (in TopMemoryContext),
+// each entry with a memory context of its own under CacheMemoryContext that
+// is reset when the entry is rebuilt.
 //
 // `Entry` starts with `Oid relid` (the hash key) and has `bool valid` and
 // `MemoryContext cxt`; the rest is the caller's.
@@ -24,7 +24,8 @@ template <typename Entry> class RelCache
 {
   public:
     // The entry of `rel`; `*fresh` when it must be (re)built, with its
-    // context empty.
+    // context empty: the caller builds it, then sets `valid` (an ERROR
+    // during the build leaves it invalid, to be built again).
     static Entry *
     get(Relation rel, const char *name, bool *fresh)
     {
@@ -44,10 +45,8 @@ template <typename Entry> class RelCache
             e->cxt = AllocSetContextCreateInternal(CacheMemoryContext, name, ALLOCSET_SMALL_SIZES);
         }
         *fresh = !e->valid;
-        if (*fresh) {
+        if (*fresh)
             MemoryContextReset(e->cxt);
-            e->valid = true;
-        }
         return e;
     }
 

@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/transam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -16,9 +17,11 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "utils/syscache.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "replication/origin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -35,8 +38,8 @@ namespace {
 constexpr uint8 kNullTag = 0;
 constexpr uint8 kValueTag = 1;
 
-// The tombstone table's oid (looked up once per transaction that needs it:
-// the extension may be dropped and created again).
+// The tombstone table's oid (looked up on each use: the extension may be
+// dropped and created again).
 Oid
 tombstone_relid()
 {
@@ -68,8 +71,10 @@ cached(Relation rel)
 {
     bool fresh = false;
     CachedRel *e = RelCache<CachedRel>::get(rel, "pymigrate tombstone table", &fresh);
-    if (fresh)
+    if (fresh) {
         e->has_key = key_codec(rel, e->cxt, &e->kc);
+        e->valid = true;
+    }
     return e;
 }
 
@@ -81,23 +86,29 @@ record_deletes(TriggerData *td)
     CachedRel *cr = cached(rel);
     if (!cr->has_key)
         return; // REPLICA IDENTITY FULL without a primary key: rows have no key
-    Tuplestorestate *olds = td->tg_oldtable;
-    if (olds == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("pymigrate._tombstone() needs the old rows (REFERENCING OLD TABLE)"),
-                        errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
-    TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
     int n = 0, cap = 16;
     Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * cap));
-    tuplestore_rescan(olds);
-    while (tuplestore_gettupleslot(olds, true, false, slot)) {
-        if (n == cap) {
-            cap *= 2;
-            keys = static_cast<Datum *>(repalloc(keys, sizeof(Datum) * cap));
+    if (TRIGGER_FIRED_FOR_ROW(td->tg_event)) {
+        // A partition's row trigger (a delete through the partitioned table
+        // fires no statement trigger of the partition).
+        keys[n++] = PointerGetDatum(encode_key(cr->kc, td->tg_trigslot));
+    } else {
+        Tuplestorestate *olds = td->tg_oldtable;
+        if (olds == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                            errmsg("pymigrate._tombstone() needs the old rows (REFERENCING OLD TABLE)"),
+                            errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
+        TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+        tuplestore_rescan(olds);
+        while (tuplestore_gettupleslot(olds, true, false, slot)) {
+            if (n == cap) {
+                cap *= 2;
+                keys = static_cast<Datum *>(repalloc(keys, sizeof(Datum) * cap));
+            }
+            keys[n++] = PointerGetDatum(encode_key(cr->kc, slot));
         }
-        keys[n++] = PointerGetDatum(encode_key(cr->kc, slot));
+        ExecDropSingleTupleTableSlot(slot);
     }
-    ExecDropSingleTupleTableSlot(slot);
     if (n == 0)
         return;
     ArrayType *arr = construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT);
@@ -133,15 +144,14 @@ trigger(FunctionCallInfo fcinfo)
                         errmsg("pymigrate._tombstone() is a trigger function")));
     auto *td = reinterpret_cast<TriggerData *>(fcinfo->context);
     TriggerEvent ev = td->tg_event;
-    if (!TRIGGER_FIRED_AFTER(ev) || !TRIGGER_FIRED_FOR_STATEMENT(ev) || !TRIGGER_FIRED_BY_DELETE(ev))
+    if (!TRIGGER_FIRED_AFTER(ev) || !TRIGGER_FIRED_BY_DELETE(ev))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("pymigrate._tombstone() must be an AFTER DELETE statement trigger")));
-    // A delete applied by replication (an apply worker in replica role does
-    // not fire this trigger; anything else with an origin is replication
-    // too) was made elsewhere: the other node holds its tombstone.
+                        errmsg("pymigrate._tombstone() must be an AFTER DELETE trigger")));
+    // A delete applied by replication (an apply worker sets its origin) was
+    // made elsewhere: the other node holds its tombstone.
     if (replorigin_session_origin == InvalidRepOriginId)
         record_deletes(td);
-    return PointerGetDatum(nullptr);
+    return TRIGGER_FIRED_FOR_ROW(ev) ? PointerGetDatum(td->tg_trigtuple) : PointerGetDatum(nullptr);
 }
 
 } // namespace
@@ -170,9 +180,17 @@ key_codec(Relation rel, MemoryContext cxt, KeyCodec *out)
         if (type == NUMERICOID) {
             out->how[c] = 'n';
         } else {
-            getTypeBinaryOutputInfo(type, &fn, &varlena);
-            out->how[c] = 'b';
-            if (!OidIsValid(fn)) {
+            // getTypeBinaryOutputInfo() raises an ERROR for a type without
+            // a send function (contrib's isn, say): ask pg_type first.
+            HeapTuple t = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+            if (!HeapTupleIsValid(t))
+                elog(ERROR, "cache lookup failed for type %u", type);
+            bool has_send = OidIsValid(reinterpret_cast<Form_pg_type>(GETSTRUCT(t))->typsend);
+            ReleaseSysCache(t);
+            if (has_send) {
+                getTypeBinaryOutputInfo(type, &fn, &varlena);
+                out->how[c] = 'b';
+            } else {
                 getTypeOutputInfo(type, &fn, &varlena);
                 out->how[c] = 't';
             }
@@ -214,6 +232,12 @@ encode_key(const KeyCodec &kc, TupleTableSlot *slot)
 }
 
 bool
+records_deletes(Relation rel)
+{
+    return cached(rel)->has_key;
+}
+
+bool
 find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
 {
     CachedRel *cr = cached(rel);
@@ -237,8 +261,13 @@ find(Relation rel, TupleTableSlot *slot, TransactionId *xid)
     bool found = HeapTupleIsValid(tup);
     if (found) {
         bool isnull = false;
-        Datum d = heap_getattr(tup, 3, RelationGetDescr(tomb), &isnull);
-        *xid = XidFromFullTransactionId(DatumGetFullTransactionId(d));
+        FullTransactionId full = DatumGetFullTransactionId(heap_getattr(tup, 3, RelationGetDescr(tomb), &isnull));
+        // A delete more than 2^31 transactions ago (a tombstone kept by a
+        // subscription long disabled) would alias a newer 32-bit xid: it is
+        // long applied on both sides, no tombstone for the rules.
+        uint64 age = U64FromFullTransactionId(ReadNextFullTransactionId()) - U64FromFullTransactionId(full);
+        found = age < (UINT64CONST(1) << 31);
+        *xid = XidFromFullTransactionId(full);
     }
     systable_endscan(scan);
     table_close(tomb, AccessShareLock);
@@ -261,6 +290,9 @@ PYMIGRATE_FUNCTION(pymigrate_tombstone_key)
         using namespace pymigrate::sync::tombstone;
         Oid relid = PG_GETARG_OID(0);
         ArrayType *arr = PG_GETARG_ARRAYTYPE_P(1);
+        // Only for tables the caller may read (it locks the table).
+        if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+            aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
         Relation rel = relation_open(relid, AccessShareLock);
         KeyCodec kc;
         if (!key_codec(rel, CurrentMemoryContext, &kc))

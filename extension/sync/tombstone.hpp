@@ -2,10 +2,11 @@
 // tables that this node's own sessions deleted, with the deleting
 // transaction, kept until the other side is known to have applied the
 // delete. Conflict handling (conflict.cpp) asks for them when a remote
-// UPDATE or DELETE meets a local row it was not made on: if the key was
-// deleted here in a transaction the provider had not applied when it made
-// its change, that change was made on the row as it was before our delete
-// (an older incarnation of the key), not on the row that is here now.
+// INSERT or UPDATE finds no row here: if the key was deleted here in a
+// transaction the provider had not applied when it made its change, the
+// delete is this node's version of the key and is weighed against the
+// change (insert_deleted, update_deleted); and, under `custom`, when a
+// remote change meets a row inserted here after such a delete.
 //
 // The key encoding: per key column (replica identity index, else primary
 // key, in index order) a tag, a u32 length and the bytes of the type's
@@ -41,9 +42,15 @@ bool key_codec(Relation rel, MemoryContext cxt, KeyCodec *out);
 // The tombstone key of the row in `slot` (the table's layout).
 bytea *encode_key(const KeyCodec &kc, TupleTableSlot *slot);
 
+// Are deletes of `rel` recorded (it has a replica identity index or a
+// primary key)?
+bool records_deletes(Relation rel);
+
 // The tombstone of the key of `slot`'s row in `rel`, if there is one: the
 // deleting transaction (its 32-bit xid, what row headers and SEEN markers
-// carry). Reads with a fresh snapshot.
+// carry). Reads with a dirty snapshot: it sees a delete that committed
+// while the row lookup before it waited for the deleter. A delete more than
+// 2^31 transactions old counts as none.
 bool find(Relation rel, TupleTableSlot *slot, TransactionId *xid);
 
 } // namespace pymigrate::sync::tombstone

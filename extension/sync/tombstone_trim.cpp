@@ -45,24 +45,34 @@ tombstone_tick()
     }
     ids += "}";
     horizons += "}";
+    // In batches (a backlog never holds one long transaction), skipping
+    // tombstones an application's delete is rewriting right now (it must
+    // never wait for, or deadlock with, this task).
+    uint64_t deleted = 0;
+    do {
     worker::in_transaction([&] {
         pg::Spi spi;
         if (!pg::pg_call([] { return track_commit_timestamp; })) {
             // Without commit timestamps no conflict is detected, and no
             // tombstone is ever asked for.
             spi.execute("DELETE FROM pymigrate.tombstone");
+            deleted = 0;
             return;
         }
-        spi.execute("WITH h AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::timestamptz[])) "
-                    "AS h(id, horizon)), "
-                    "t AS (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', s.local_schema, s.local_table)) "
-                    "AS relid, min(h.horizon) AS horizon, bool_and(h.horizon IS NOT NULL) AS known "
-                    "FROM pymigrate.subscription_table s LEFT JOIN h ON h.id = s.subscription_id GROUP BY 1) "
-                    "DELETE FROM pymigrate.tombstone b USING t "
-                    "WHERE b.relid = t.relid AND t.known AND b.deleted_at < t.horizon "
-                    "AND coalesce(pg_catalog.pg_xact_commit_timestamp(pg_catalog.xid(b.xid)), '-infinity') < t.horizon",
-                    {{TEXTOID, ids}, {TEXTOID, horizons}});
+        deleted = spi.execute(
+            "WITH h AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int[]), pg_catalog.unnest($2::timestamptz[])) "
+            "AS h(id, horizon)), "
+            "t AS (SELECT pg_catalog.to_regclass(pg_catalog.format('%I.%I', s.local_schema, s.local_table)) "
+            "AS relid, min(h.horizon) AS horizon, bool_and(h.horizon IS NOT NULL) AS known "
+            "FROM pymigrate.subscription_table s LEFT JOIN h ON h.id = s.subscription_id GROUP BY 1) "
+            "DELETE FROM pymigrate.tombstone WHERE ctid = ANY (ARRAY("
+            "SELECT b.ctid FROM pymigrate.tombstone b JOIN t ON b.relid = t.relid "
+            "WHERE t.known AND b.deleted_at < t.horizon "
+            "AND coalesce(pg_catalog.pg_xact_commit_timestamp(pg_catalog.xid(b.xid)), '-infinity') < t.horizon "
+            "LIMIT 10000 FOR UPDATE OF b SKIP LOCKED))",
+            {{TEXTOID, ids}, {TEXTOID, horizons}});
     });
+    } while (deleted == 10000 && !worker::stop_requested());
     return 10 * 1000;
 }
 

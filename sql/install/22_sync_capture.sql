@@ -192,6 +192,9 @@ FROM pymigrate.capture_consumer c;
 COMMENT ON VIEW pymigrate.capture_status IS
   'Consumers of pymigrate.change_log: tables, what they confirmed, change log rows they have not applied';
 
+-- _capture() writes pymigrate.change_log as its owner: only the extension
+-- attaches it (firing a trigger checks no privilege).
+REVOKE ALL ON FUNCTION pymigrate._capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pymigrate.capture_start(text, text[], text), pymigrate._capture_triggers(text),
   pymigrate.capture_stop(text), pymigrate.capture_confirm(text, pg_snapshot), pymigrate.capture_trim()
   FROM PUBLIC;

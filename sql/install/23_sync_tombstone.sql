@@ -6,7 +6,7 @@
 -- delete, not on the new row, and must not overwrite it (README "Both
 -- directions and conflicts"). Written by a statement trigger on each local
 -- table of a subscription for deletes of this node's own sessions (an apply
--- worker's deletes, in replica role, record nothing); trimmed by the
+-- worker's deletes record nothing); trimmed by the
 -- manager once every subscription of the table has seen the delete come
 -- back from its provider (the SEEN markers).
 CREATE TABLE pymigrate.tombstone (
@@ -28,7 +28,7 @@ RETURNS trigger
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'pymigrate_tombstone';
 COMMENT ON FUNCTION pymigrate._tombstone() IS
-  'The tombstone trigger: AFTER DELETE, statement-level with the old rows, records each deleted key';
+  'The tombstone trigger: AFTER DELETE (statement-level with the old rows; per row on a partition), records each deleted key';
 
 -- The key of one row as the tombstones store it (for looking at them).
 CREATE FUNCTION pymigrate.tombstone_key(tbl regclass, row_key text[])
@@ -64,10 +64,22 @@ BEGIN
                AND NOT EXISTS (SELECT 1 FROM pg_trigger t
                                WHERE t.tgname = 'pymigrate_tombstone'
                                  AND t.tgrelid = to_regclass(format('%I.%I', s.local_schema, s.local_table))) LOOP
-        EXECUTE format('CREATE TRIGGER pymigrate_tombstone AFTER DELETE ON %s '
-                       'REFERENCING OLD TABLE AS pymigrate_old '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION pymigrate._tombstone()', r.rel);
+        -- A partition gets a row trigger: a DELETE through its partitioned
+        -- table fires no statement trigger of the partition.
+        IF (SELECT relispartition FROM pg_class WHERE oid = r.rel) THEN
+            EXECUTE format('CREATE TRIGGER pymigrate_tombstone AFTER DELETE ON %s '
+                           'FOR EACH ROW EXECUTE FUNCTION pymigrate._tombstone()', r.rel);
+        ELSE
+            EXECUTE format('CREATE TRIGGER pymigrate_tombstone AFTER DELETE ON %s '
+                           'REFERENCING OLD TABLE AS pymigrate_old '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION pymigrate._tombstone()', r.rel);
+        END IF;
+        -- Also in sessions in replica role (a restore, a tool): only an
+        -- apply worker's deletes (it has a replication origin) are not ours.
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER pymigrate_tombstone', r.rel);
     END LOOP;
 END $$;
 
-REVOKE ALL ON FUNCTION pymigrate._tombstone_triggers() FROM PUBLIC;
+-- Only the extension attaches the trigger (it writes pymigrate.tombstone as
+-- that table's owner); firing it checks no privilege.
+REVOKE ALL ON FUNCTION pymigrate._tombstone_triggers(), pymigrate._tombstone() FROM PUBLIC;
