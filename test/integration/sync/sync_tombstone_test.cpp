@@ -524,10 +524,14 @@ TEST_F(SyncTombstone, TheSeenSetSurvivesARestartOfTheApplyWorkerAHandOverAfterIt
                        "_" + status(m, s2m, "subscription_id");
     m.exec("SELECT pymigrate.disable_subscription($1)", {s2m});
     ASSERT_TRUE(eventually([&] { return status(m, s2m, "worker_pid") == "(null)"; }));
-    EXPECT_TRUE(std::filesystem::exists(monolith().data_dir() / file)) << file;
+    ASSERT_TRUE(std::filesystem::exists(monolith().data_dir() / file)) << file;
+    auto saved = std::filesystem::last_write_time(monolith().data_dir() / file);
+    std::this_thread::sleep_for(20ms);
     resume(m, s2m);
-    // Read back by the new worker (and removed: used up).
-    EXPECT_TRUE(eventually([&] { return !std::filesystem::exists(monolith().data_dir() / file); }, 10s)) << file;
+    // Read back by the new worker, which marks it in use (written again).
+    EXPECT_TRUE(eventually([&] { return std::filesystem::last_write_time(monolith().data_dir() / file) != saved; },
+                           10s))
+        << file;
 
     s.exec("UPDATE r SET v = 'service' WHERE id = 1");
     ASSERT_TRUE(settle(m, s, db));
@@ -536,4 +540,33 @@ TEST_F(SyncTombstone, TheSeenSetSurvivesARestartOfTheApplyWorkerAHandOverAfterIt
     for (auto *c : {&m, &s})
         EXPECT_EQ(row(*c, "SELECT count(*) FROM pymigrate.conflict_log"), "0")
             << row(*c, "SELECT string_agg(kind || ':' || outcome, ',') FROM pymigrate.conflict_log");
+}
+
+// An UPDATE that changes the key, against a side that deleted the old key
+// and holds the new one: the new row meets the row that holds its key
+// (insert_exists), decided by rank, and the worker goes on (it used to
+// retry the insert of the taken key for ever).
+TEST_F(SyncTombstone, AKeyChangingUpdateWhoseNewKeyIsTakenMeetsThatRow)
+{
+    const std::string db = "keymove";
+    pair(db, kTableDdl, "INSERT INTO u VALUES (1, 'seed')", R"("strategy": "priority", "priority": ["monolith", "service"])");
+    auto m = monolith().connect(db);
+    auto s = service().connect(db);
+    ASSERT_TRUE(settle(m, s, db));
+    pause(m, s, db);
+    s.exec("DELETE FROM u WHERE id = 1");
+    s.exec("INSERT INTO u VALUES (2, 'service two')");
+    m.exec("UPDATE u SET id = 2, v = 'moved' WHERE id = 1");
+    resume(s, db + "_from_monolith");
+    ASSERT_TRUE(wait_caught_up(m, s, db + "_from_monolith"));
+    resume(m, db + "_from_service");
+    ASSERT_TRUE(settle(m, s, db));
+    for (auto *c : {&m, &s}) {
+        EXPECT_EQ(row(*c, "SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM u"), "2=moved")
+            << (c == &m ? "monolith" : "service");
+    }
+    EXPECT_EQ(row(s, "SELECT string_agg(kind || ':' || outcome || ' ' || (key->>'id'), ',' ORDER BY id) "
+                     "FROM pymigrate.conflict_log"),
+              "insert_exists:apply_remote 2");
+    EXPECT_EQ(status(s, db + "_from_monolith", "state"), "streaming");
 }
