@@ -3,18 +3,19 @@
 #include "sync/tombstone.hpp"
 
 #include "pg/guard.hpp"
-#include "pg/run_as_owner.hpp"
 #include "sync/protocol.hpp"
 #include "sync/rel_cache.hpp"
 
 extern "C" {
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/transam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/syscache.h"
@@ -64,8 +65,6 @@ struct CachedRel {
     MemoryContext cxt;
 };
 
-SPIPlanPtr upsert_plan = nullptr;
-
 CachedRel *
 cached(Relation rel)
 {
@@ -78,7 +77,71 @@ cached(Relation rel)
     return e;
 }
 
-// Records the keys of the rows in the trigger's old-row transition table.
+// Does the table have any tombstone? (When not, a statement deleting many
+// rows needs no lookup per row.)
+bool
+any_tombstone_of(Relation tomb, Oid pk, Oid relid)
+{
+    ScanKeyData skey;
+    ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    SysScanDesc scan = systable_beginscan(tomb, pk, true, &dirty, 1, &skey);
+    bool any = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    return any;
+}
+
+// The tids of the key's tombstones (live, or being written).
+List *
+tombstones_of(Relation tomb, Oid pk, Oid relid, bytea *key)
+{
+    ScanKeyData skey[2];
+    ScanKeyInit(&skey[0], 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    ScanKeyInit(&skey[1], 2, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(key));
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    SysScanDesc scan = systable_beginscan(tomb, pk, true, &dirty, 2, skey);
+    List *old = NIL;
+    while (HeapTuple tup = systable_getnext(scan)) {
+        auto *tid = static_cast<ItemPointer>(palloc(sizeof(ItemPointerData)));
+        *tid = tup->t_self;
+        old = lappend(old, tid);
+    }
+    systable_endscan(scan);
+    return old;
+}
+
+// The tombstone of `key` in the open tombstone table, replacing the one
+// the key had: the previous rows of the key are deleted (one that the trim
+// task deletes meanwhile is gone anyway), then the new one inserted. Heap
+// and index calls, not SQL: a trigger call must cost the application's
+// DELETE little. No other session writes a tombstone of the key at the
+// same time: it would have to delete the same row, which only one of them
+// can; the unique key would refuse it otherwise.
+void
+put_tombstone(Relation tomb, Oid pk, CatalogIndexState indexes, Oid relid, bytea *key, bool any_of_table)
+{
+    List *old = NIL;
+    if (any_of_table)
+        old = tombstones_of(tomb, pk, relid, key);
+    ListCell *lc;
+    foreach (lc, old) {
+        TM_FailureData tmfd;
+        (void)heap_delete(tomb, static_cast<ItemPointer>(lfirst(lc)), GetCurrentCommandId(true), InvalidSnapshot,
+                          true, &tmfd, false);
+    }
+    Datum values[4] = {ObjectIdGetDatum(relid), PointerGetDatum(key), FullTransactionIdGetDatum(GetTopFullTransactionId()),
+                       TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+    bool nulls[4] = {false, false, false, false};
+    HeapTuple tup = heap_form_tuple(RelationGetDescr(tomb), values, nulls);
+    CatalogTupleInsertWithInfo(tomb, tup, indexes);
+    heap_freetuple(tup);
+    list_free_deep(old);
+}
+
+// Records the keys of the deleted rows: the trigger's old-row transition
+// table, or its one row (a row trigger).
 void
 record_deletes(TriggerData *td)
 {
@@ -86,12 +149,15 @@ record_deletes(TriggerData *td)
     CachedRel *cr = cached(rel);
     if (!cr->has_key)
         return; // REPLICA IDENTITY FULL without a primary key: rows have no key
-    int n = 0, cap = 16;
-    Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * cap));
+    Relation tomb = table_open(tombstone_relid(), RowExclusiveLock);
+    Oid pk = RelationGetPrimaryKeyIndex(tomb);
+    CatalogIndexState indexes = CatalogOpenIndexes(tomb);
+    Oid relid = RelationGetRelid(rel);
+    bool any = any_tombstone_of(tomb, pk, relid);
     if (TRIGGER_FIRED_FOR_ROW(td->tg_event)) {
         // A partition's row trigger (a delete through the partitioned table
         // fires no statement trigger of the partition).
-        keys[n++] = PointerGetDatum(encode_key(cr->kc, td->tg_trigslot));
+        put_tombstone(tomb, pk, indexes, relid, encode_key(cr->kc, td->tg_trigslot), any);
     } else {
         Tuplestorestate *olds = td->tg_oldtable;
         if (olds == nullptr)
@@ -99,41 +165,24 @@ record_deletes(TriggerData *td)
                             errmsg("pymigrate._tombstone() needs the old rows (REFERENCING OLD TABLE)"),
                             errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
         TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
+        // Per row in a context of its own, reset each time: a statement may
+        // delete millions.
+        MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pymigrate tombstone row",
+                                                      ALLOCSET_SMALL_SIZES);
         tuplestore_rescan(olds);
+        // The tuple read into the slot is the slot's (a tuplestore on disk
+        // reads it into the current context): read outside row_cxt.
         while (tuplestore_gettupleslot(olds, true, false, slot)) {
-            if (n == cap) {
-                cap *= 2;
-                keys = static_cast<Datum *>(repalloc(keys, sizeof(Datum) * cap));
-            }
-            keys[n++] = PointerGetDatum(encode_key(cr->kc, slot));
+            MemoryContext old = MemoryContextSwitchTo(row_cxt);
+            put_tombstone(tomb, pk, indexes, relid, encode_key(cr->kc, slot), any);
+            MemoryContextSwitchTo(old);
+            MemoryContextReset(row_cxt);
         }
+        MemoryContextDelete(row_cxt);
         ExecDropSingleTupleTableSlot(slot);
     }
-    if (n == 0)
-        return;
-    ArrayType *arr = construct_array(keys, n, BYTEAOID, -1, false, TYPALIGN_INT);
-
-    pg::SavedUser saved = pg::become_owner_of(tombstone_relid());
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "SPI_connect failed");
-    if (upsert_plan == nullptr) {
-        Oid types[2] = {OIDOID, BYTEAARRAYOID};
-        SPIPlanPtr plan = SPI_prepare("INSERT INTO pymigrate.tombstone AS t (relid, key, xid) "
-                                      "SELECT $1, k, pg_catalog.pg_current_xact_id() FROM pg_catalog.unnest($2) k "
-                                      "ON CONFLICT (relid, key) DO UPDATE SET xid = excluded.xid, "
-                                      "deleted_at = excluded.deleted_at",
-                                      2, types);
-        if (plan == nullptr)
-            elog(ERROR, "could not prepare the tombstone insert: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(plan);
-        upsert_plan = plan;
-    }
-    Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(rel)), PointerGetDatum(arr)};
-    int rc = SPI_execute_plan(upsert_plan, values, nullptr, false, 0);
-    if (rc != SPI_OK_INSERT)
-        elog(ERROR, "could not write pymigrate.tombstone: %s", SPI_result_code_string(rc));
-    SPI_finish();
-    pg::restore_user(saved);
+    CatalogCloseIndexes(indexes);
+    table_close(tomb, NoLock);
 }
 
 Datum

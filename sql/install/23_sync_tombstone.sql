@@ -14,7 +14,8 @@ CREATE TABLE pymigrate.tombstone (
     -- The key columns' values (replica identity index, else primary key),
     -- encoded by pymigrate.tombstone_key() / tombstone.cpp.
     key        bytea NOT NULL,
-    -- The deleting transaction (the latest delete of the key).
+    -- The deleting transaction (the latest delete of the key: a new delete
+    -- replaces the row).
     xid        xid8 NOT NULL,
     -- Its start (the commit, which decides, is later).
     deleted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -80,6 +81,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- Only the extension attaches the trigger (it writes pymigrate.tombstone as
--- that table's owner); firing it checks no privilege.
+-- Only the extension attaches the trigger (it writes pymigrate.tombstone
+-- with heap and index calls, which check no privilege); firing a trigger
+-- checks none either.
 REVOKE ALL ON FUNCTION pymigrate._tombstone_triggers(), pymigrate._tombstone() FROM PUBLIC;

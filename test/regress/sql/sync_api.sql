@@ -87,6 +87,17 @@ DELETE FROM sa_a WHERE id = 1;
 SELECT count(*), bool_and(xid = pg_current_xact_id()) AS latest FROM pymigrate.tombstone
  WHERE relid = 'sa_a'::regclass AND key = pymigrate.tombstone_key('sa_a', '{1}');
 COMMIT;
+-- A statement deleting more rows than work_mem holds (its old rows spill to
+-- a file): each recorded once.
+SET work_mem = '64kB';
+INSERT INTO sa_a SELECT g, 'bulk' FROM generate_series(1000, 9000) g;
+DELETE FROM sa_a WHERE id >= 1000;
+RESET work_mem;
+SELECT count(*) AS bulk_tombstones FROM pymigrate.tombstone
+ WHERE relid = 'sa_a'::regclass
+   AND key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text]) FROM generate_series(1000, 9000) g);
+DELETE FROM pymigrate.tombstone WHERE key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text])
+                                              FROM generate_series(1000, 9000) g);
 -- Nothing deleted, nothing recorded; a table without a key (sa_full:
 -- replica identity full) records nothing.
 DELETE FROM sa_a WHERE id = 99;
