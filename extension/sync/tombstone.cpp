@@ -18,6 +18,7 @@ extern "C" {
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "utils/syscache.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -25,6 +26,7 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/relcache.h"
@@ -77,21 +79,6 @@ cached(Relation rel)
     return e;
 }
 
-// Does the table have any tombstone? (When not, a statement deleting many
-// rows needs no lookup per row.)
-bool
-any_tombstone_of(Relation tomb, Oid pk, Oid relid)
-{
-    ScanKeyData skey;
-    ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    SysScanDesc scan = systable_beginscan(tomb, pk, true, &dirty, 1, &skey);
-    bool any = HeapTupleIsValid(systable_getnext(scan));
-    systable_endscan(scan);
-    return any;
-}
-
 // The tids of the key's tombstones (live, or being written).
 List *
 tombstones_of(Relation tomb, Oid pk, Oid relid, bytea *key)
@@ -112,19 +99,92 @@ tombstones_of(Relation tomb, Oid pk, Oid relid, bytea *key)
     return old;
 }
 
-// The tombstone of `key` in the open tombstone table, replacing the one
-// the key had: the previous rows of the key are deleted (one that the trim
+// A table's tombstones by key, read in one index range scan: a statement
+// deleting many rows then asks a hash per row, not the index (an index
+// probe per row cost ~1.8 µs, a third of what recording a delete costs).
+struct KnownTomb {
+    bytea *key;
+    ItemPointerData tid;
+};
+struct KnownEntry {
+    uint32 hash; // of the key's bytes; the hash key
+    List *tombs; // KnownTomb *, the keys with this hash
+};
+
+uint32
+key_hash(bytea *key)
+{
+    return hash_bytes(reinterpret_cast<const unsigned char *>(VARDATA_ANY(key)),
+                      static_cast<int>(VARSIZE_ANY_EXHDR(key)));
+}
+
+// The tombstones of `relid` (live, or being written), or nullptr when there
+// are more than `limit` (probing the index per row is cheaper then, and
+// the hash would hold them all in memory).
+HTAB *
+known_tombstones(Relation tomb, Oid pk, Oid relid, int64 limit)
+{
+    HASHCTL info;
+    info.keysize = sizeof(uint32);
+    info.entrysize = sizeof(KnownEntry);
+    info.hcxt = CurrentMemoryContext;
+    HTAB *known = hash_create("pymigrate tombstones of a table", 256, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    ScanKeyData skey;
+    ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    SysScanDesc scan = systable_beginscan(tomb, pk, true, &dirty, 1, &skey);
+    int64 n = 0;
+    while (HeapTuple tup = systable_getnext(scan)) {
+        if (++n > limit) {
+            hash_destroy(known);
+            known = nullptr;
+            break;
+        }
+        bool isnull = false;
+        auto *t = static_cast<KnownTomb *>(palloc(sizeof(KnownTomb)));
+        t->key = DatumGetByteaPCopy(heap_getattr(tup, 2, RelationGetDescr(tomb), &isnull));
+        t->tid = tup->t_self;
+        uint32 h = key_hash(t->key);
+        bool found = false;
+        auto *e = static_cast<KnownEntry *>(hash_search(known, &h, HASH_ENTER, &found));
+        if (!found)
+            e->tombs = NIL;
+        e->tombs = lappend(e->tombs, t);
+    }
+    systable_endscan(scan);
+    return known;
+}
+
+// The tids of `key`'s tombstones among those read by known_tombstones().
+List *
+known_tids(HTAB *known, bytea *key)
+{
+    uint32 h = key_hash(key);
+    auto *e = static_cast<KnownEntry *>(hash_search(known, &h, HASH_FIND, nullptr));
+    if (e == nullptr)
+        return NIL;
+    List *tids = NIL;
+    ListCell *lc;
+    foreach (lc, e->tombs) {
+        auto *t = static_cast<KnownTomb *>(lfirst(lc));
+        if (VARSIZE_ANY_EXHDR(t->key) == VARSIZE_ANY_EXHDR(key) &&
+            memcmp(VARDATA_ANY(t->key), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) == 0)
+            tids = lappend(tids, &t->tid);
+    }
+    return tids;
+}
+
+// The tombstone of `key` in the open tombstone table, replacing the rows
+// the key had (`old`, their tids): they are deleted (one that the trim
 // task deletes meanwhile is gone anyway), then the new one inserted. Heap
 // and index calls, not SQL: a trigger call must cost the application's
 // DELETE little. No other session writes a tombstone of the key at the
 // same time: it would have to delete the same row, which only one of them
 // can; the unique key would refuse it otherwise.
 void
-put_tombstone(Relation tomb, Oid pk, CatalogIndexState indexes, Oid relid, bytea *key, bool any_of_table)
+put_tombstone(Relation tomb, CatalogIndexState indexes, Oid relid, bytea *key, List *old)
 {
-    List *old = NIL;
-    if (any_of_table)
-        old = tombstones_of(tomb, pk, relid, key);
     ListCell *lc;
     foreach (lc, old) {
         TM_FailureData tmfd;
@@ -137,7 +197,6 @@ put_tombstone(Relation tomb, Oid pk, CatalogIndexState indexes, Oid relid, bytea
     HeapTuple tup = heap_form_tuple(RelationGetDescr(tomb), values, nulls);
     CatalogTupleInsertWithInfo(tomb, tup, indexes);
     heap_freetuple(tup);
-    list_free_deep(old);
 }
 
 // Records the keys of the deleted rows: the trigger's old-row transition
@@ -153,17 +212,23 @@ record_deletes(TriggerData *td)
     Oid pk = RelationGetPrimaryKeyIndex(tomb);
     CatalogIndexState indexes = CatalogOpenIndexes(tomb);
     Oid relid = RelationGetRelid(rel);
-    bool any = any_tombstone_of(tomb, pk, relid);
     if (TRIGGER_FIRED_FOR_ROW(td->tg_event)) {
         // A partition's row trigger (a delete through the partitioned table
         // fires no statement trigger of the partition).
-        put_tombstone(tomb, pk, indexes, relid, encode_key(cr->kc, td->tg_trigslot), any);
+        bytea *key = encode_key(cr->kc, td->tg_trigslot);
+        put_tombstone(tomb, indexes, relid, key, tombstones_of(tomb, pk, relid, key));
     } else {
         Tuplestorestate *olds = td->tg_oldtable;
         if (olds == nullptr)
             ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                             errmsg("pymigrate._tombstone() needs the old rows (REFERENCING OLD TABLE)"),
                             errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
+        // A statement deleting many rows reads the table's tombstones into
+        // a hash (trimming keeps them few: those of the last seconds),
+        // unless there are far more of them than rows deleted; otherwise
+        // one index probe per row.
+        int64 n = tuplestore_tuple_count(olds);
+        HTAB *known = n >= 16 ? known_tombstones(tomb, pk, relid, Min(8 * n, 1000000)) : nullptr;
         TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
         // Per row in a context of its own, reset each time: a statement may
         // delete millions.
@@ -174,12 +239,16 @@ record_deletes(TriggerData *td)
         // reads it into the current context): read outside row_cxt.
         while (tuplestore_gettupleslot(olds, true, false, slot)) {
             MemoryContext old = MemoryContextSwitchTo(row_cxt);
-            put_tombstone(tomb, pk, indexes, relid, encode_key(cr->kc, slot), any);
+            bytea *key = encode_key(cr->kc, slot);
+            put_tombstone(tomb, indexes, relid, key,
+                          known != nullptr ? known_tids(known, key) : tombstones_of(tomb, pk, relid, key));
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_cxt);
         }
         MemoryContextDelete(row_cxt);
         ExecDropSingleTupleTableSlot(slot);
+        if (known != nullptr)
+            hash_destroy(known);
     }
     CatalogCloseIndexes(indexes);
     table_close(tomb, NoLock);

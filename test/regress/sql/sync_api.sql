@@ -96,6 +96,31 @@ RESET work_mem;
 SELECT count(*) AS bulk_tombstones FROM pymigrate.tombstone
  WHERE relid = 'sa_a'::regclass
    AND key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text]) FROM generate_series(1000, 9000) g);
+-- Deleted again: each key's tombstone replaced (read from the table's
+-- tombstones in one scan), one per key, naming the latest delete.
+INSERT INTO sa_a SELECT g, 'bulk again' FROM generate_series(1000, 9000) g;
+BEGIN;
+DELETE FROM sa_a WHERE id >= 1000;
+SELECT count(*) AS bulk_again, count(DISTINCT key) AS keys, bool_and(xid = pg_current_xact_id()) AS latest
+  FROM pymigrate.tombstone
+ WHERE relid = 'sa_a'::regclass
+   AND key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text]) FROM generate_series(1000, 9000) g);
+COMMIT;
+-- One row, and 20 rows of a table with far more tombstones than 8 per row
+-- deleted (an index probe per row instead): replaced too.
+INSERT INTO sa_a VALUES (1000, 'once more');
+BEGIN;
+DELETE FROM sa_a WHERE id = 1000;
+SELECT count(*), bool_and(xid = pg_current_xact_id()) AS latest FROM pymigrate.tombstone
+ WHERE relid = 'sa_a'::regclass AND key = pymigrate.tombstone_key('sa_a', '{1000}');
+COMMIT;
+INSERT INTO sa_a SELECT g, 'twenty' FROM generate_series(2000, 2019) g;
+BEGIN;
+DELETE FROM sa_a WHERE id BETWEEN 2000 AND 2019;
+SELECT count(*), count(DISTINCT key) AS keys, bool_and(xid = pg_current_xact_id()) AS latest FROM pymigrate.tombstone
+ WHERE relid = 'sa_a'::regclass
+   AND key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text]) FROM generate_series(2000, 2019) g);
+COMMIT;
 DELETE FROM pymigrate.tombstone WHERE key IN (SELECT pymigrate.tombstone_key('sa_a', ARRAY[g::text])
                                               FROM generate_series(1000, 9000) g);
 -- Nothing deleted, nothing recorded; a table without a key (sa_full:
