@@ -532,7 +532,12 @@ Stream::run()
                         "no message from the provider for " + std::to_string(timeout_ms / 1000) + " s",
                         "Provider: " + repl_.description() + ".",
                         "The worker reconnects; raise pymigrate.sync_timeout if the network is that slow.");
-        (void)worker::wait_latch(got ? 0 : 1000, PQsocket(repl_.get()), WL_SOCKET_READABLE);
+        // With messages at hand (a backlog), read on without waiting: the
+        // next read finds more, or nothing and then we wait.
+        if (got)
+            worker::handle_interrupts();
+        else
+            (void)worker::wait_latch(1000, PQsocket(repl_.get()), WL_SOCKET_READABLE);
         repl_.consume_input();
     }
 }

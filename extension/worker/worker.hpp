@@ -93,6 +93,12 @@ bool stop_requested();
 // configuration reloads. Returns the WaitLatchOrSocket result bits.
 int wait_latch(long timeout_ms, int socket = -1, int socket_events = 0);
 
+// What wait_latch does without waiting: handles interrupts and
+// configuration reloads (the latch stays set for the next wait). For a loop
+// that has work at hand: a zero-timeout wait costs an epoll set's creation
+// each time (five system calls).
+void handle_interrupts();
+
 // Library entry points, registered in _PG_init.
 void init();
 

@@ -162,6 +162,20 @@ stop_requested()
     return ProcDiePending;
 }
 
+namespace {
+
+void
+handle_interrupts_pg()
+{
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+    }
+}
+
+} // namespace
+
 int
 wait_latch(long timeout_ms, int socket, int socket_events)
 {
@@ -172,13 +186,15 @@ wait_latch(long timeout_ms, int socket, int socket_events)
         int rc = WaitLatchOrSocket(MyLatch, events, socket, timeout_ms, PG_WAIT_EXTENSION);
         if (rc & WL_LATCH_SET)
             ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        handle_interrupts_pg();
         return rc;
     });
+}
+
+void
+handle_interrupts()
+{
+    pg_call([] { handle_interrupts_pg(); });
 }
 
 namespace detail {
