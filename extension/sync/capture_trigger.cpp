@@ -8,7 +8,7 @@
 //
 // PostgreSQL-style inside (the body runs in pg_call()).
 #include "pg/guard.hpp"
-#include "pg/run_as_owner.hpp"
+#include "sync/change_log.hpp"
 #include "sync/encode.hpp"
 #include "sync/protocol.hpp"
 #include "sync/rel_cache.hpp"
@@ -42,8 +42,6 @@ struct CapturedRel {
     MemoryContext cxt;
 };
 
-SPIPlanPtr insert_plan = nullptr;
-
 CapturedRel *
 captured(Relation rel)
 {
@@ -73,29 +71,7 @@ flush(Chunk &c)
 {
     if (c.changes == 0)
         return;
-    if (insert_plan == nullptr) {
-        Oid types[2] = {OIDOID, BYTEAOID};
-        SPIPlanPtr plan = SPI_prepare("INSERT INTO pymigrate.change_log (txid, seq, relid, data) VALUES "
-                                      "(pg_catalog.pg_current_xact_id(), "
-                                      "pg_catalog.nextval('pymigrate.change_log_seq'), $1, $2)",
-                                      2, types);
-        if (plan == nullptr)
-            elog(ERROR, "could not prepare the change log insert: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(plan);
-        insert_plan = plan;
-    }
-    bytea *data = static_cast<bytea *>(palloc(VARHDRSZ + c.buf.len));
-    SET_VARSIZE(data, VARHDRSZ + c.buf.len);
-    memcpy(VARDATA(data), c.buf.data, c.buf.len);
-    Datum values[2] = {ObjectIdGetDatum(RelationGetRelid(c.rel)), PointerGetDatum(data)};
-    // The application's role has no rights on the log (run_as_owner.hpp).
-    Oid log = get_relname_relid("change_log", get_namespace_oid("pymigrate", false));
-    pg::SavedUser saved = pg::become_owner_of(log);
-    int rc = SPI_execute_plan(insert_plan, values, nullptr, false, 0);
-    pg::restore_user(saved);
-    if (rc != SPI_OK_INSERT)
-        elog(ERROR, "could not write pymigrate.change_log: %s", SPI_result_code_string(rc));
-    pfree(data);
+    change_log_insert(RelationGetRelid(c.rel), c.buf.data, c.buf.len);
     resetStringInfo(&c.buf);
     c.changes = 0;
 }

@@ -2,6 +2,8 @@
 // (causal.hpp).
 #include "sync/causal.hpp"
 
+#include "sync/change_log.hpp"
+
 extern "C" {
 #include "access/transam.h"
 #include "access/xlog.h"
@@ -163,35 +165,17 @@ capture_consumers_present()
 void
 log_marker_to_change_log(const StringInfoData &marker)
 {
-    static SPIPlanPtr plan = nullptr;
     StringInfoData row;
     initStringInfo(&row);
     proto::put_u32(&row, static_cast<uint32>(1 + 8 + marker.len));
     proto::put_u8(&row, static_cast<uint8>(proto::kSeen));
     proto::put_u64(&row, 0); // the applying transaction's position: none in a log
     appendBinaryStringInfo(&row, marker.data, marker.len);
-    bytea *data = static_cast<bytea *>(palloc(VARHDRSZ + row.len));
-    SET_VARSIZE(data, VARHDRSZ + row.len);
-    memcpy(VARDATA(data), row.data, row.len);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
-    if (plan == nullptr) {
-        Oid types[1] = {BYTEAOID};
-        SPIPlanPtr p = SPI_prepare("INSERT INTO pymigrate.change_log (txid, seq, relid, data) VALUES "
-                                   "(pg_catalog.pg_current_xact_id(), pg_catalog.nextval('pymigrate.change_log_seq'), "
-                                   "0, $1)",
-                                   1, types);
-        if (p == nullptr)
-            elog(ERROR, "could not prepare the change log marker insert: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(p);
-        plan = p;
-    }
-    Datum v[1] = {PointerGetDatum(data)};
     PushActiveSnapshot(GetTransactionSnapshot());
-    int rc = SPI_execute_plan(plan, v, nullptr, false, 0);
+    change_log_insert(InvalidOid, row.data, row.len);
     PopActiveSnapshot();
-    if (rc != SPI_OK_INSERT)
-        elog(ERROR, "could not write pymigrate.change_log: %s", SPI_result_code_string(rc));
     SPI_finish();
 }
 
