@@ -225,10 +225,10 @@ record_deletes(TriggerData *td)
                             errhint("Its triggers are made by pymigrate._tombstone_triggers().")));
         // A statement deleting many rows reads the table's tombstones into
         // a hash (trimming keeps them few: those of the last seconds),
-        // unless there are far more of them than rows deleted; otherwise
-        // one index probe per row.
+        // unless there are far more of them than rows deleted, or more than
+        // 100,000 (about 10 MB in memory); otherwise one index probe per row.
         int64 n = tuplestore_tuple_count(olds);
-        HTAB *known = n >= 16 ? known_tombstones(tomb, pk, relid, Min(8 * n, 1000000)) : nullptr;
+        HTAB *known = n >= 16 ? known_tombstones(tomb, pk, relid, Min(8 * n, 100000)) : nullptr;
         TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsMinimalTuple);
         // Per row in a context of its own, reset each time: a statement may
         // delete millions.
