@@ -395,24 +395,35 @@ conflict(Target *tg, ConflictKind kind, TupleTableSlot *local, TupleTableSlot *r
     return d;
 }
 
+enum class Insert {
+    Done,        // inserted (or a BEFORE trigger said to do nothing)
+    KeyTaken,    // a row holds the key: nothing inserted
+    DeletedHere, // the key was deleted here concurrently: nothing inserted
+};
+
 // Inserts `slot` as ExecSimpleRelationInsert() does, but as INSERT ... ON
 // CONFLICT DO NOTHING on the key index: a local session may insert the
-// same key between our lookup that found none and this insert, and that
-// must become the conflict with its row, not a unique violation that stops
-// the worker. Returns false (nothing inserted) when the key is taken; the
-// caller looks the row up again.
-bool
-insert_unless_key_taken(Target *tg, TupleTableSlot *slot)
+// same key at the same time, and that must become the conflict with its
+// row, not a unique violation that stops the worker. The key check is also
+// the lookup: a remote INSERT of a new key (the common case) costs no
+// lookup of its own, and the caller looks the row up only on KeyTaken.
+// With `deleted`, a key found free (any local deleter of it waited for by
+// the check) whose tombstone says it was deleted here concurrently is not
+// inserted: DeletedHere, with the delete's facts in `*deleted`.
+// `triggered`: the BEFORE triggers have fired on `slot` already.
+Insert
+insert_unless_key_taken(Target *tg, TupleTableSlot *slot, Conflict *deleted = nullptr, bool triggered = false)
 {
     ResultRelInfo *rri = tg->rri;
     EState *estate = tg->estate;
     Relation rel = tg->rel;
     if (!OidIsValid(tg->map->index_oid) || !tg->map->key_covered) {
         ExecSimpleRelationInsert(rri, estate, slot);
-        return true;
+        return Insert::Done;
     }
-    if (rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row && !ExecBRInsertTriggers(estate, rri, slot))
-        return true; // a trigger said "do nothing": applied as such
+    if (!triggered && rri->ri_TrigDesc && rri->ri_TrigDesc->trig_insert_before_row &&
+        !ExecBRInsertTriggers(estate, rri, slot))
+        return Insert::Done; // a trigger said "do nothing": applied as such
     if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
         ExecComputeStoredGenerated(rri, estate, slot, CMD_INSERT);
     if (rel->rd_att->constr)
@@ -422,10 +433,13 @@ insert_unless_key_taken(Target *tg, TupleTableSlot *slot)
     List *arbiter = list_make1_oid(tg->map->index_oid);
     for (;;) {
         CHECK_FOR_INTERRUPTS();
-        // Waits for an in-progress inserter of the key; false if one committed.
+        // Waits for an in-progress inserter or deleter of the key; false if
+        // a row holds it.
         ItemPointerData conflict_tid;
         if (!ExecCheckIndexConstraints(rri, slot, estate, &conflict_tid, arbiter))
-            return false;
+            return Insert::KeyTaken;
+        if (deleted != nullptr && deleted_here_concurrently(rel, slot, deleted))
+            return Insert::DeletedHere;
         TransactionId xid = GetCurrentTransactionId();
         uint32 token = SpeculativeInsertionLockAcquire(xid);
         table_tuple_insert_speculative(rel, slot, estate->es_output_cid, 0, nullptr, token);
@@ -439,7 +453,7 @@ insert_unless_key_taken(Target *tg, TupleTableSlot *slot)
         }
         ExecARInsertTriggers(estate, rri, slot, recheck, nullptr);
         list_free(recheck);
-        return true;
+        return Insert::Done;
     }
 }
 
@@ -459,7 +473,8 @@ missing_row_conflict(Target *tg, ConflictKind kind, TupleTableSlot *row, TupleTa
     if (d == Decision::Insert) {
         if (kind != ConflictKind::InsertDeleted)
             fill_defaults(tg, row);
-        if (!insert_unless_key_taken(tg, row))
+        // An insert_deleted row has been through the BEFORE triggers.
+        if (insert_unless_key_taken(tg, row, nullptr, kind == ConflictKind::InsertDeleted) != Insert::Done)
             return false;
         *inserted = true;
     }
@@ -535,28 +550,31 @@ handle_insert(Reader &r)
     begin_change(tg);
     store_values(tg, &tup, tg->remoteslot, nullptr, false);
     fill_defaults(tg, tg->remoteslot);
-    // insert_exists: the key is here already (both sides inserted it).
+    // insert_exists: the key is here already (both sides inserted it);
+    // insert_deleted: it was deleted here concurrently.
     bool exists = false;
     EPQState epq;
     EvalPlanQualInit(&epq, tg->estate, nullptr, NIL, -1);
-    bool keyed = OidIsValid(e->index_oid) && e->key_covered;
+    bool triggered = false;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
-        exists = keyed && find_row(tg, tg->remoteslot);
-        if (exists)
-            break;
-        // insert_deleted: the key was deleted here concurrently.
         Conflict facts{};
-        bool inserted = false;
-        if (keyed && deleted_here_concurrently(tg->rel, tg->remoteslot, &facts)) {
-            if (!missing_row_conflict(tg, ConflictKind::InsertDeleted, tg->remoteslot, tg->remoteslot, true, &facts,
-                                      &inserted))
-                continue; // inserted here meanwhile: insert_exists
-        } else if (!insert_unless_key_taken(tg, tg->remoteslot)) {
-            continue;
-        } else {
-            inserted = true;
+        Insert outcome = insert_unless_key_taken(tg, tg->remoteslot, &facts, triggered);
+        triggered = true; // a second try must not fire them again
+        if (outcome == Insert::Done) {
+            ++st.changes;
+            break;
         }
+        if (outcome == Insert::KeyTaken) {
+            exists = find_row(tg, tg->remoteslot);
+            if (exists)
+                break;
+            continue; // deleted in between: try again
+        }
+        bool inserted = false;
+        if (!missing_row_conflict(tg, ConflictKind::InsertDeleted, tg->remoteslot, tg->remoteslot, true, &facts,
+                                  &inserted))
+            continue; // inserted here meanwhile: insert_exists
         if (inserted)
             ++st.changes;
         break;
